@@ -1,0 +1,176 @@
+"""Run a whole transformer on an architecture: map each distinct Einsum once, then add up."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sparsecim.model.area import arch_area
+from sparsecim.model.mapper import EinsumCost, map_einsum
+from sparsecim.workloads.einsums import EinsumSpec, ModelWorkload
+
+# Components that are off chip: excluded from the chip's energy efficiency (as published chip
+# figures are), included in the system energy.
+OFF_CHIP = ("DRAM",)
+
+
+@dataclass
+class EinsumRow:
+    """One line of the results table: all instances of an Einsum kind (e.g. every layer's Q proj)."""
+
+    kind: str
+    form: str
+    ranks: dict[str, int]
+    instances: int
+    operations: int  # MACs (softmax: elements), all instances
+    energy_j: dict[str, float]
+    latency_s: float
+    utilisation: float  # fraction of the CIM's parallel lanes busy (spatial usage product)
+    mapping: str
+
+    @property
+    def energy_total_j(self) -> float:
+        return sum(self.energy_j.values())
+
+
+@dataclass
+class ModelResult:
+    """Everything `sparsecim run` reports, in SI units."""
+
+    arch: str
+    model: str
+    seq_len: int
+    batch: int
+    rows: list[EinsumRow]
+    area_m2: dict[str, float]
+    variables: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def energy_by_component_j(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for row in self.rows:
+            for comp, e in row.energy_j.items():
+                out[comp] = out.get(comp, 0.0) + e
+        return out
+
+    @property
+    def energy_system_j(self) -> float:
+        return sum(self.energy_by_component_j.values())
+
+    @property
+    def energy_chip_j(self) -> float:
+        return sum(e for c, e in self.energy_by_component_j.items() if c not in OFF_CHIP)
+
+    @property
+    def latency_s(self) -> float:
+        return sum(r.latency_s for r in self.rows)
+
+    @property
+    def macs(self) -> int:
+        """Dense-equivalent MACs of the model (what a dense accelerator would compute)."""
+        return sum(r.operations for r in self.rows if r.form != "softmax")
+
+    @property
+    def dense_equivalent_ops(self) -> int:
+        return 2 * self.macs
+
+    @property
+    def tops(self) -> float:
+        return self.dense_equivalent_ops / self.latency_s / 1e12 if self.latency_s else 0.0
+
+    @property
+    def tops_per_w_chip(self) -> float:
+        return self.dense_equivalent_ops / self.energy_chip_j / 1e12 if self.energy_chip_j else 0.0
+
+    @property
+    def tops_per_w_system(self) -> float:
+        return self.dense_equivalent_ops / self.energy_system_j / 1e12 if self.energy_system_j else 0.0
+
+    @property
+    def area_total_m2(self) -> float:
+        return sum(self.area_m2.values())
+
+    def summary(self) -> dict:
+        return {
+            "arch": self.arch,
+            "model": self.model,
+            "seq_len": self.seq_len,
+            "batch": self.batch,
+            "energy_chip_J": self.energy_chip_j,
+            "energy_system_J": self.energy_system_j,
+            "latency_s": self.latency_s,
+            "dense_equivalent_ops": self.dense_equivalent_ops,
+            "TOPS": self.tops,
+            "TOPS_per_W_chip": self.tops_per_w_chip,
+            "TOPS_per_W_system": self.tops_per_w_system,
+            "area_mm2": self.area_total_m2 * 1e6,
+            "TOPS_per_mm2": self.tops / (self.area_total_m2 * 1e6) if self.area_total_m2 else 0.0,
+        }
+
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def run_workload(
+    arch_path: Path,
+    workload: ModelWorkload,
+    variables: dict | None = None,
+    use_cache: bool = True,
+    progress: ProgressFn | None = None,
+    arch_name: str | None = None,
+) -> ModelResult:
+    """Map every distinct Einsum of `workload` once and aggregate per Einsum kind."""
+    variables = dict(variables or {})
+    unique = list(workload.unique_specs())
+    costs: dict[EinsumSpec, EinsumCost] = {}
+    for i, spec in enumerate(unique):
+        if progress:
+            progress(i, len(unique), f"{spec.form} {spec.rank_sizes}")
+        costs[spec] = map_einsum(arch_path, spec, variables, use_cache=use_cache)
+    if progress:
+        progress(len(unique), len(unique), "done")
+
+    rows: dict[tuple[str, EinsumSpec], EinsumRow] = {}
+    for e in workload.einsums:
+        cost = costs[e.spec]
+        key = (e.kind, e.spec)
+        if key not in rows:
+            rows[key] = EinsumRow(
+                kind=e.kind,
+                form=e.spec.form,
+                ranks=e.spec.rank_sizes,
+                instances=0,
+                operations=0,
+                energy_j={},
+                latency_s=0.0,
+                utilisation=_lane_utilisation(cost),
+                mapping=cost.mapping,
+            )
+        row = rows[key]
+        row.instances += e.count
+        row.operations += e.count * cost.operations
+        row.latency_s += e.count * cost.latency_s
+        for comp, energy in cost.energy_j.items():
+            row.energy_j[comp] = row.energy_j.get(comp, 0.0) + e.count * energy
+
+    return ModelResult(
+        arch=arch_name or Path(arch_path).stem,
+        model=workload.shape.name,
+        seq_len=workload.seq_len,
+        batch=workload.batch,
+        rows=list(rows.values()),
+        area_m2=arch_area(arch_path, variables),
+        variables=variables,
+    )
+
+
+def _lane_utilisation(cost: EinsumCost) -> float:
+    """Product of the spatial usages (macro x column x row): share of MAC lanes doing work."""
+    if not cost.utilisation:
+        return 0.0
+    u = 1.0
+    for value in cost.utilisation.values():
+        u *= value
+    return u

@@ -1,0 +1,135 @@
+"""Present a ModelResult: a terminal table and JSON / CSV files (written atomically)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from sparsecim.errors import SparsecimInputError
+from sparsecim.model.runner import ModelResult
+
+
+def _si(value: float, unit: str) -> str:
+    for factor, prefix in ((1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1, "")):
+        if abs(value) < factor * 1000 or factor == 1:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def result_tables(result: ModelResult) -> list[Table]:
+    """Per-Einsum table, per-component table and the summary."""
+    components = sorted(result.energy_by_component_j, key=lambda c: -result.energy_by_component_j[c])
+    shown = [c for c in components if result.energy_by_component_j[c] > 0]
+    per_einsum = Table(title=f"{result.model} on {result.arch}: seq {result.seq_len}, batch {result.batch} (all layers)")
+    for col in ["Einsum", "x", "MACs/elems", "energy", "latency", "util", *shown]:
+        per_einsum.add_column(col, justify="right" if col != "Einsum" else "left")
+    for row in result.rows:
+        per_einsum.add_row(
+            row.kind,
+            str(row.instances),
+            f"{row.operations:.3g}",
+            _si(row.energy_total_j, "J"),
+            _si(row.latency_s, "s"),
+            f"{row.utilisation:.0%}" if row.form != "softmax" else "-",
+            *[_si(row.energy_j.get(c, 0.0), "J") for c in shown],
+        )
+    per_comp = Table(title="Per component")
+    for col in ["component", "energy", "share", "area"]:
+        per_comp.add_column(col, justify="right" if col != "component" else "left")
+    total = result.energy_system_j or 1.0
+    for comp in sorted(set(components) | set(result.area_m2)):
+        energy = result.energy_by_component_j.get(comp, 0.0)
+        per_comp.add_row(comp, _si(energy, "J"), f"{energy / total:.1%}", f"{result.area_m2.get(comp, 0.0) * 1e6:.4f} mm2")
+    s = result.summary()
+    summary = Table(title="Summary (dense-equivalent operations: 2 per MAC)")
+    summary.add_column("metric")
+    summary.add_column("value", justify="right")
+    summary.add_row("energy, chip (excl. DRAM)", _si(s["energy_chip_J"], "J"))
+    summary.add_row("energy, system (incl. DRAM)", _si(s["energy_system_J"], "J"))
+    summary.add_row("latency", _si(s["latency_s"], "s"))
+    summary.add_row("dense-equivalent ops", f"{s['dense_equivalent_ops']:.4g}")
+    summary.add_row("throughput", f"{s['TOPS']:.3f} TOPS")
+    summary.add_row("energy efficiency, chip", f"{s['TOPS_per_W_chip']:.2f} TOPS/W")
+    summary.add_row("energy efficiency, system", f"{s['TOPS_per_W_system']:.2f} TOPS/W")
+    summary.add_row("area (modelled components)", f"{s['area_mm2']:.3f} mm2")
+    summary.add_row("area efficiency", f"{s['TOPS_per_mm2']:.3f} TOPS/mm2")
+    return [per_einsum, per_comp, summary]
+
+
+def print_result(result: ModelResult, console: Console | None = None) -> None:
+    console = console or Console(width=160)
+    for table in result_tables(result):
+        console.print(table)
+    for note in result.notes:
+        console.print(f"note: {note}")
+
+
+def result_dict(result: ModelResult) -> dict:
+    return {
+        "summary": result.summary(),
+        "variables": result.variables,
+        "area_m2": result.area_m2,
+        "energy_by_component_J": result.energy_by_component_j,
+        "einsums": [
+            {
+                "kind": r.kind,
+                "form": r.form,
+                "ranks": r.ranks,
+                "instances": r.instances,
+                "operations": r.operations,
+                "energy_J": r.energy_total_j,
+                "energy_by_component_J": r.energy_j,
+                "latency_s": r.latency_s,
+                "utilisation": r.utilisation,
+                "mapping": r.mapping,
+            }
+            for r in result.rows
+        ],
+        "notes": result.notes,
+    }
+
+
+def _csv_text(result: ModelResult) -> str:
+    components = sorted(result.energy_by_component_j)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["einsum", "instances", "operations", "energy_J", "latency_s", "utilisation", *[f"energy_{c}_J" for c in components]])
+    for r in result.rows:
+        writer.writerow([r.kind, r.instances, r.operations, r.energy_total_j, r.latency_s, r.utilisation, *[r.energy_j.get(c, 0.0) for c in components]])
+    s = result.summary()
+    writer.writerow(["TOTAL", "", s["dense_equivalent_ops"] // 2, s["energy_system_J"], s["latency_s"], "", *[result.energy_by_component_j[c] for c in components]])
+    return buf.getvalue()
+
+
+def write_result(result: ModelResult, path: Path) -> None:
+    """Write .json or .csv; the file appears whole or not at all."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        text = json.dumps(result_dict(result), indent=2)
+    elif suffix == ".csv":
+        text = _csv_text(result)
+    else:
+        raise SparsecimInputError(f"--out must end in .json or .csv, got {path.name!r}")
+    write_text_atomic(path, text)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    if not path.parent.exists():
+        raise SparsecimInputError(f"output folder does not exist: {path.parent}")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
