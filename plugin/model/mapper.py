@@ -62,7 +62,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "sparsecim"
 
 
-def _cache_key(arch_text: str, variables: dict, einsum: EinsumSpec) -> str:
+def _cache_key(arch_text: str, variables: dict, einsum: EinsumSpec, mapper_text: str = "") -> str:
     import accelforge
 
     blob = json.dumps(
@@ -70,6 +70,7 @@ def _cache_key(arch_text: str, variables: dict, einsum: EinsumSpec) -> str:
             "v": CACHE_VERSION,
             "accelforge": getattr(accelforge, "__version__", "?"),
             "arch": arch_text,
+            "mapper": mapper_text,
             "variables": variables,
             "einsum": asdict(einsum),
         },
@@ -94,11 +95,27 @@ def load_spec(arch_path: Path, einsum: EinsumSpec, variables: dict | None = None
     with tempfile.TemporaryDirectory() as tmp:
         workload_file = Path(tmp) / "workload.yaml"
         workload_file.write_text(yaml.safe_dump(einsum.to_accelforge()))
+        files = [str(arch_path), str(workload_file)]
+        mapping_file = mapper_settings_for(arch_path)
+        if mapping_file is not None:
+            files.append(str(mapping_file))
         try:
-            spec = af.Spec.from_yaml(str(arch_path), str(workload_file), jinja_parse_data=dict(variables or {}))
+            spec = af.Spec.from_yaml(*files, jinja_parse_data=dict(variables or {}))
         except Exception as exc:  # AccelForge raises many types for a bad spec
             raise SparsecimInputError(f"cannot load architecture {arch_path.name}: {_one_line(exc)}") from None
+    if mapping_file is None:
+        # Default for arches without a settings file: no loop-order exploration (it multiplies
+        # search time and mostly captures sliding-window reuse, absent from transformer Einsums).
+        spec.mapper.explore_loop_orders = False
     return spec
+
+
+def mapper_settings_for(arch_path: Path) -> Path | None:
+    """The installed mapper-settings file of an installed arch (mappings/<arch>.yaml), if any."""
+    from importlib import resources
+
+    candidate = resources.files("sparsecim.mappings") / f"{Path(arch_path).stem}.yaml"
+    return Path(str(candidate)) if candidate.is_file() else None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -118,7 +135,9 @@ def map_einsum(
     variables = dict(variables or {})
     cache_file = None
     if use_cache:
-        cache_file = (cache_dir or default_cache_dir()) / f"{_cache_key(arch_text, variables, einsum)}.json"
+        settings = mapper_settings_for(Path(arch_path))
+        mapper_text = settings.read_text() if settings else ""
+        cache_file = (cache_dir or default_cache_dir()) / f"{_cache_key(arch_text, variables, einsum, mapper_text)}.json"
         if cache_file.is_file():
             try:
                 return EinsumCost(**json.loads(cache_file.read_text()))
@@ -138,9 +157,8 @@ def _map_uncached(arch_path: Path, einsum: EinsumSpec, variables: dict) -> Einsu
     from accelforge.util import _fillna_and__numeric_cast
 
     spec = load_spec(arch_path, einsum, variables)
-    # CIM arrays consume whole weight tiles at once; loop-order exploration mostly captures
-    # sliding-window reuse and costs search time (as in AccelForge's own CIM examples).
-    spec.mapper.explore_loop_orders = False
+    # Search options come from mappings/<arch>.yaml when it exists; the objective is fixed here:
+    # energy and latency (Pareto), then the lowest energy-delay product is chosen below.
     spec.mapper.metrics = af.Metrics.ENERGY | af.Metrics.LATENCY
     quiet = io.StringIO()
     try:
