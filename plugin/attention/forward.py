@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparsecim.errors import SparsecimInputError
+from sparsecim.workloads.checkpoint import model_card_title
 
 _LAYER_PREFIX = "encoder.layer."
 # Large negative additive mask for padded keys: exp() underflows to exactly 0 in float32
@@ -146,7 +147,7 @@ def load_bert(model_file: str, n_heads: int | None = None, name: str | None = No
     if hidden % n_heads:
         raise SparsecimInputError(f"hidden size {hidden} is not divisible by n_heads={n_heads}")
     model_dir = os.path.dirname(os.path.abspath(model_file))
-    name = name or _model_card_title(model_dir) or config.get("_name_or_path") or os.path.basename(model_dir)
+    name = name or model_card_title(model_dir) or config.get("_name_or_path") or os.path.basename(model_dir)
     return BertEncoder(
         name=str(name),
         word_emb=get("embeddings.word_embeddings.weight"),
@@ -166,17 +167,6 @@ def _read_config(model_dir: str) -> dict:
         return {}
     with open(path, encoding="utf-8") as f:
         return json.load(f)
-
-
-def _model_card_title(model_dir: str) -> str | None:
-    path = os.path.join(model_dir, "README.md")
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("# "):
-                return line[2:].strip() or None
-    return None
 
 
 def load_tokenizer(model_dir: str):

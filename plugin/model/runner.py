@@ -20,6 +20,7 @@ class EinsumRow:
     """One line of the results table: all instances of an Einsum kind (e.g. every layer's Q proj)."""
 
     kind: str
+    tag: str  # e.g. the head group of a banded attention Einsum
     form: str
     ranks: dict[str, int]
     instances: int
@@ -44,6 +45,7 @@ class ModelResult:
     batch: int
     rows: list[EinsumRow]
     area_m2: dict[str, float]
+    dense_macs: int = 0  # MACs of the dense model (what "dense-equivalent" TOPS count)
     variables: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -69,12 +71,13 @@ class ModelResult:
 
     @property
     def macs(self) -> int:
-        """Dense-equivalent MACs of the model (what a dense accelerator would compute)."""
+        """MACs actually executed (after sparsity / span rewrites)."""
         return sum(r.operations for r in self.rows if r.form != "softmax")
 
     @property
     def dense_equivalent_ops(self) -> int:
-        return 2 * self.macs
+        """2 x the dense model's MACs: the work a dense accelerator would do for the same result."""
+        return 2 * (self.dense_macs or self.macs)
 
     @property
     def tops(self) -> float:
@@ -102,6 +105,7 @@ class ModelResult:
             "energy_system_J": self.energy_system_j,
             "latency_s": self.latency_s,
             "dense_equivalent_ops": self.dense_equivalent_ops,
+            "executed_macs": self.macs,
             "TOPS": self.tops,
             "TOPS_per_W_chip": self.tops_per_w_chip,
             "TOPS_per_W_system": self.tops_per_w_system,
@@ -132,13 +136,14 @@ def run_workload(
     if progress:
         progress(len(unique), len(unique), "done")
 
-    rows: dict[tuple[str, EinsumSpec], EinsumRow] = {}
+    rows: dict[tuple[str, str, EinsumSpec], EinsumRow] = {}
     for e in workload.einsums:
-        cost = costs[e.spec]
-        key = (e.kind, e.spec)
+        cost = costs[e.spec].scaled(e.cost_scale) if e.cost_scale != 1.0 else costs[e.spec]
+        key = (e.kind, e.tag, e.spec)
         if key not in rows:
             rows[key] = EinsumRow(
                 kind=e.kind,
+                tag=e.tag,
                 form=e.spec.form,
                 ranks=e.spec.rank_sizes,
                 instances=0,
@@ -150,7 +155,7 @@ def run_workload(
             )
         row = rows[key]
         row.instances += e.count
-        row.operations += e.count * cost.operations
+        row.operations += e.operations
         row.latency_s += e.count * cost.latency_s
         for comp, energy in cost.energy_j.items():
             row.energy_j[comp] = row.energy_j.get(comp, 0.0) + e.count * energy
@@ -162,7 +167,9 @@ def run_workload(
         batch=workload.batch,
         rows=list(rows.values()),
         area_m2=arch_area(arch_path, variables),
+        dense_macs=workload.dense_macs,
         variables=variables,
+        notes=list(workload.notes),
     )
 
 

@@ -53,6 +53,17 @@ def _tensor_shapes(path: Path) -> tuple[dict[str, tuple[int, ...]], dict]:
     raise SparsecimInputError(f"unsupported checkpoint format {path.suffix!r} (use .safetensors or .gguf)")
 
 
+def model_card_title(model_dir: str | Path) -> str | None:
+    """The model card's title (first "# " line of README.md beside a checkpoint), if any."""
+    card = Path(model_dir) / "README.md"
+    if not card.is_file():
+        return None
+    for line in card.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith("# "):
+            return line[2:].strip() or None
+    return None
+
+
 def _config_near(path: Path) -> dict:
     cfg = path.parent / "config.json"
     if cfg.is_file():
@@ -105,7 +116,7 @@ def shape_from_checkpoint(path: str | Path, n_heads: int | None = None, name: st
     if d_attn % heads:
         raise SparsecimInputError(f"{path.name}: attention width {d_attn} is not divisible by {heads} heads")
     return TransformerShape(
-        name=name or (path.parent.name if path.stem == "model" else path.stem),
+        name=name or model_card_title(path.parent) or path.stem,
         n_layers=max(layers) + 1,
         d_model=int(d_model),
         n_heads=heads,

@@ -22,12 +22,18 @@ _MATMUL = "Y[b, m, n] = X[b, m, k] * W[n, k]"
 _QK = "S[b, h, m, p] = Q[b, h, m, e] * K[b, h, p, e]"
 _SOFTMAX = "A[b, h, m, p] = S[b, h, m, p]"
 _AV = "O[b, h, m, f] = A[b, h, m, p] * V[b, h, p, f]"
+# Banded attention without K/V reuse: every query's window of keys is written into CIM anew
+# (the key operand is gathered per query).
+_QK_GATHER = "S[b, h, m, p] = Q[b, h, m, e] * K[b, h, m, p, e]"
+_AV_GATHER = "O[b, h, m, f] = A[b, h, m, p] * V[b, h, m, p, f]"
 
 _FORMS = {
     "matmul": (_MATMUL, "X", "W", "Y"),
     "qk": (_QK, "Q", "K", "S"),
     "softmax": (_SOFTMAX, "S", None, "A"),
     "av": (_AV, "A", "V", "O"),
+    "qk_gather": (_QK_GATHER, "Q", "K", "S"),
+    "av_gather": (_AV_GATHER, "A", "V", "O"),
 }
 
 
@@ -37,12 +43,19 @@ class EinsumSpec:
 
     `weight_from_dram` is True for trained weights (they live off chip and are loaded into the
     CIM arrays) and False for K/V (produced on chip).
+
+    `input_bits` / `weight_bits` are bits per value *as moved*: a rewrite that shrinks a rank
+    but not the traffic behind it (e.g. the butterfly skipper still receives every input of a
+    group; a sliding attention window rewrites each resident K row several times) scales the
+    bits per value of that tensor so that every transfer is charged. 8 bits otherwise.
     """
 
-    form: Literal["matmul", "qk", "softmax", "av"]
+    form: Literal["matmul", "qk", "softmax", "av", "qk_gather", "av_gather"]
     ranks: tuple[tuple[str, int], ...]
     weight_from_dram: bool = True
-    bits: int = 8
+    input_bits: float = 8
+    weight_bits: float = 8
+    output_bits: float = 8
 
     @property
     def rank_sizes(self) -> dict[str, int]:
@@ -64,6 +77,9 @@ class EinsumSpec:
     def to_accelforge(self) -> dict:
         """The workload + renames dictionaries of AccelForge's YAML format for this Einsum alone."""
         expression, inp, weight, out = _FORMS[self.form]
+        bits = {inp: self.input_bits, out: self.output_bits}
+        if weight:
+            bits[weight] = self.weight_bits
         renames = [
             {"name": "input", "source": inp, "expected_count": 1},
             {"name": "output", "source": out, "expected_count": 1},
@@ -75,21 +91,35 @@ class EinsumSpec:
         return {
             "workload": {
                 "rank_sizes": {r.upper(): size for r, size in self.ranks},
-                "bits_per_value": {"All": self.bits},
+                "bits_per_value": {t: _plain(b) for t, b in bits.items()},
                 "einsums": [{"name": "E", "einsum": expression, "renames": {}}],
             },
             "renames": {"einsums": [{"name": "default", "tensor_accesses": renames}]},
         }
 
 
+def _plain(value: float) -> int:
+    """AccelForge needs integer bits per value (fractional ones break its arch expressions):
+    round to the nearest bit (relative error <= 0.5 / bits; < 1 % for the scaled traffic here)."""
+    return max(1, int(round(float(value))))
+
+
 @dataclass(frozen=True)
 class LayerEinsum:
-    """An Einsum instance of the model: which layer and role it plays, and its shape."""
+    """An Einsum instance of the model: which layer and role it plays, and its shape.
+
+    A rewrite may map a slightly larger shape than the work really done (attention windows
+    padded at the sequence edges, sparse reduction sizes rounded up to tile-friendly sizes):
+    `exact_operations` is the true count and the mapped costs are scaled by
+    exact_operations / spec.operations (costs assumed proportional to operations).
+    """
 
     layer: int
     kind: Kind
     spec: EinsumSpec
-    count: int = 1  # identical instances it stands for (e.g. head groups are folded into H)
+    count: int = 1  # identical instances it stands for
+    exact_operations: int | None = None  # per instance; None: the mapped shape is exact
+    tag: str = ""  # e.g. the head group "w=7,sink=1 x3"
 
     @property
     def name(self) -> str:
@@ -97,7 +127,15 @@ class LayerEinsum:
 
     @property
     def operations(self) -> int:
-        return self.count * self.spec.operations
+        per_instance = self.spec.operations if self.exact_operations is None else self.exact_operations
+        return self.count * per_instance
+
+    @property
+    def cost_scale(self) -> float:
+        """Factor from the mapped shape's cost to this instance's cost."""
+        if self.exact_operations is None:
+            return 1.0
+        return self.exact_operations / self.spec.operations
 
 
 def matmul(batch: int, tokens: int, d_in: int, d_out: int) -> EinsumSpec:
@@ -147,6 +185,8 @@ class ModelWorkload:
     seq_len: int
     batch: int
     einsums: list[LayerEinsum] = field(default_factory=list)
+    dense_macs: int = 0  # MACs of the dense model: the "dense-equivalent" work for TOPS
+    notes: list[str] = field(default_factory=list)
 
     def unique_specs(self) -> dict[EinsumSpec, int]:
         """Distinct Einsum shapes and how many instances each stands for (map each once)."""
@@ -169,7 +209,9 @@ def build_workload(shape: TransformerShape, seq_len: int, batch: int = 1) -> Mod
     if shape.max_seq_len and seq_len > shape.max_seq_len:
         raise SparsecimInputError(f"sequence length {seq_len} exceeds {shape.name}'s maximum of {shape.max_seq_len}")
     einsums = [e for layer in range(shape.n_layers) for e in layer_einsums(shape, layer, seq_len, batch)]
-    return ModelWorkload(shape, seq_len, batch, einsums)
+    workload = ModelWorkload(shape, seq_len, batch, einsums)
+    workload.dense_macs = workload.macs
+    return workload
 
 
 def analytic_macs(shape: TransformerShape, seq_len: int, batch: int = 1) -> int:

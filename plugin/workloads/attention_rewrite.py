@@ -1,0 +1,124 @@
+"""Rewrite a model's attention Einsums from a per-head span profile (the LAR engine's workload).
+
+Each layer's Q.K^T, softmax and P.V Einsums are replaced by banded ones, one set per group of
+heads with equal spans: the rank over keys becomes the head's window plus its sinks (`R`), global
+heads keep every key. Three LAR mechanisms, each switchable so its gain shows separately:
+
+* variable spans: every head gets its own window. Off: every local head uses the largest local
+  window in the model (one fixed window, as an accelerator without per-head spans would);
+  global heads stay dense either way.
+* K/V reuse: the R key (value) rows of a window stay in CIM and a window slide writes only the
+  new row, so each of the L keys is written once. On: the K operand keeps R rows resident and
+  carries L/R times its bits per value (every resident row slot is rewritten L/R times over the
+  sequence). Off: every query's window is written into CIM anew (the key operand is gathered per
+  query, L x R rows).
+* QK sharing (our interpretation, assumed; the paper says only that it "removes redundant
+  operations"): K rows resident in CIM serve a block of `query_block` consecutive queries, and for
+  each query only the columns inside its own window are activated. Off: every query of a block
+  computes against all resident rows of the block (query_block + R - 1 keys, at most L) and
+  out-of-window scores are masked afterwards: those are the redundant operations.
+
+Mapping cost control (assumed, documented): heads are mapped one at a time (the LAR engine works
+on one head's window at a time) and R is rounded up to a grid of tile-friendly sizes; the mapped
+cost is scaled by exact pairs / mapped pairs. The MAC count reported is the exact pair count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from sparsecim.attention.banding import HeadGroup, group_heads
+from sparsecim.attention.profile import HeadSpan, SpanProfile
+from sparsecim.errors import SparsecimInputError
+from sparsecim.workloads.einsums import EinsumSpec, LayerEinsum, ModelWorkload
+
+
+@dataclass(frozen=True)
+class LarOptions:
+    """Which LAR mechanisms are on (see module docstring)."""
+
+    variable_spans: bool = True
+    kv_reuse: bool = True
+    qk_sharing: bool = True
+    query_block: int = 16  # assumed: queries served by one resident K tile
+
+    def label(self) -> str:
+        off = [n for n, on in (("spans", self.variable_spans), ("reuse", self.kv_reuse), ("sharing", self.qk_sharing)) if not on]
+        return "LAR full" if not off else "LAR without " + "+".join(off)
+
+
+def rank_grid(value: int, limit: int) -> int:
+    """Round up to the next of 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (powers of two and 1.5x), capped at limit."""
+    if value >= limit:
+        return limit
+    size = 1
+    while True:
+        for candidate in (size, size * 3 // 2 if size >= 2 else size):
+            if candidate >= value:
+                return min(candidate, limit)
+        size *= 2
+
+
+def _fixed_window_profile(profile: SpanProfile) -> list[list[HeadSpan]]:
+    """Every local head gets the largest local window of the model (global heads stay global)."""
+    local = [h for layer in profile.layers for h in layer if not h.is_global]
+    if not local:
+        return [list(layer) for layer in profile.layers]
+    widest = max(local, key=lambda h: (h.window, h.n_sink))
+    return [[h if h.is_global else HeadSpan(widest.window, widest.n_sink) for h in layer] for layer in profile.layers]
+
+
+def _group_einsums(layer: int, group: HeadGroup, shape_head_dim: int, batch: int, options: LarOptions) -> list[LayerEinsum]:
+    L = group.seq_len
+    R = group.key_rank
+    computed_keys = R if options.qk_sharing else min(L, options.query_block + R - 1)
+    mapped_keys = rank_grid(computed_keys, L)
+    exact_pairs = group.pairs_per_head if options.qk_sharing else L * computed_keys
+    tag = "global" if group.is_global else f"w={group.window},sink={group.n_sink}"
+    tag += f" x{group.n_heads}h"
+    ranks_qk = (("b", batch), ("h", 1), ("m", L), ("p", mapped_keys), ("e", shape_head_dim))
+    ranks_av = (("b", batch), ("h", 1), ("m", L), ("p", mapped_keys), ("f", shape_head_dim))
+    ranks_sm = (("b", batch), ("h", 1), ("m", L), ("p", rank_grid(R, L)))
+    if options.kv_reuse or mapped_keys == L:
+        # Resident rows are rewritten L / mapped_keys times as the window slides: each key once.
+        kv_bits = 8 * L / mapped_keys
+        qk = EinsumSpec("qk", ranks_qk, weight_from_dram=False, weight_bits=kv_bits)
+        av = EinsumSpec("av", ranks_av, weight_from_dram=False, weight_bits=kv_bits)
+    else:
+        qk = EinsumSpec("qk_gather", ranks_qk, weight_from_dram=False)
+        av = EinsumSpec("av_gather", ranks_av, weight_from_dram=False)
+    softmax = EinsumSpec("softmax", ranks_sm, weight_from_dram=False)
+    mac_exact = exact_pairs * shape_head_dim * batch
+    return [
+        LayerEinsum(layer, "qk", qk, count=group.n_heads, exact_operations=mac_exact, tag=tag),
+        LayerEinsum(layer, "softmax", softmax, count=group.n_heads, exact_operations=group.pairs_per_head * batch, tag=tag),
+        LayerEinsum(layer, "av", av, count=group.n_heads, exact_operations=mac_exact, tag=tag),
+    ]
+
+
+def rewrite_attention(workload: ModelWorkload, spans: SpanProfile, options: LarOptions | None = None) -> ModelWorkload:
+    """A copy of `workload` whose attention Einsums follow `spans` (see module docstring)."""
+    options = options or LarOptions()
+    shape = workload.shape
+    spans.validate(seq_len=workload.seq_len, n_layers=shape.n_layers, n_heads=shape.n_heads)
+    if spans.causal != shape.causal:
+        raise SparsecimInputError(
+            f"span profile is {'causal' if spans.causal else 'bidirectional'} but {shape.name} is "
+            f"{'causal' if shape.causal else 'bidirectional'}"
+        )
+    layers = [list(layer) for layer in spans.layers] if options.variable_spans else _fixed_window_profile(spans)
+    out: list[LayerEinsum] = []
+    for layer in range(shape.n_layers):
+        originals = [e for e in workload.einsums if e.layer == layer]
+        attention_kinds = {"qk", "softmax", "av"}
+        before = [e for e in originals if e.kind in ("q_proj", "k_proj", "v_proj")]
+        after = [e for e in originals if e.kind not in attention_kinds and e not in before]
+        banded = [
+            e
+            for group in group_heads(layers[layer], workload.seq_len, shape.causal)
+            for e in _group_einsums(layer, group, shape.head_dim, workload.batch, options)
+        ]
+        out.extend(before + banded + after)
+    rewritten = replace(workload, einsums=out, notes=list(workload.notes))
+    rewritten.notes.append(f"attention: {options.label()} (span profile of {spans.model}, mass {spans.mass})")
+    return rewritten

@@ -1,0 +1,98 @@
+"""The chip's dense run on the real all-MiniLM-L6-v2 shapes, through the CLI as a user runs it."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sparsecim.specs import find_arch
+from sparsecim.workloads.einsums import analytic_macs
+from sparsecim.workloads.shapes import preset
+
+PUBLISHED_PEAK_TOPS = 3.33  # CarbonSpot, 8b-normalised (shared/reference/published.yaml)
+PUBLISHED_DIE_MM2 = 3.93
+
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sparsecim.cli", *args], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def dense_run(minilm_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "results.json"
+    proc = _cli("run", "--weights", minilm_file, "--seq-len", "128", "--quiet", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return proc, json.loads(out.read_text())
+
+
+def test_table_printed(dense_run):
+    proc, _ = dense_run
+    for word in ("q_proj", "ffn_down", "softmax", "CimMac", "TOPS/W", "mm2"):
+        assert word in proc.stdout
+
+
+def test_mac_count_equals_analytic(dense_run):
+    _, data = dense_run
+    assert data["summary"]["dense_equivalent_ops"] == 2 * analytic_macs(preset("all-minilm-l6-v2"), 128)
+    assert sum(e["operations"] for e in data["einsums"] if e["form"] != "softmax") == analytic_macs(preset("all-minilm-l6-v2"), 128)
+
+
+def test_energy_is_sum_of_components(dense_run):
+    _, data = dense_run
+    total = sum(data["energy_by_component_J"].values())
+    assert data["summary"]["energy_system_J"] == pytest.approx(total, rel=1e-9)
+    assert data["summary"]["energy_chip_J"] == pytest.approx(total - data["energy_by_component_J"].get("DRAM", 0.0), rel=1e-9)
+    for comp in ("CimMac", "GlobalBuffer", "ButterflySkipper", "SoftmaxUnit", "LarWindowBuffer", "DRAM"):
+        assert data["energy_by_component_J"][comp] > 0, comp
+
+
+def test_numbers_within_published_bounds(dense_run):
+    _, data = dense_run
+    s = data["summary"]
+    # The chip cannot beat its published peak throughput; projections must use most of it.
+    assert 0.1 * PUBLISHED_PEAK_TOPS < s["TOPS"] <= 1.01 * PUBLISHED_PEAK_TOPS
+    for e in data["einsums"]:
+        if e["kind"] in ("q_proj", "ffn_up", "ffn_down"):
+            tops = 2 * e["operations"] / e["latency_s"] / 1e12
+            assert 0.5 * PUBLISHED_PEAK_TOPS < tops <= 1.01 * PUBLISHED_PEAK_TOPS, e["kind"]
+            assert e["utilisation"] > 0.5
+    # Dense 8b chip efficiency lies between the normalised (2.52) and the sparse peak (53.8) figures.
+    assert 2.0 < s["TOPS_per_W_chip"] < 53.8
+    # Modelled components leave room for pads / control on the 3.93 mm2 die.
+    assert 0.7 * PUBLISHED_DIE_MM2 < s["area_mm2"] < PUBLISHED_DIE_MM2
+
+
+def test_specs_are_installed_package_data():
+    name, path = find_arch("isscc23_16_2")
+    # Resolved inside the installed package (sparsecim/arch/...), not from a source checkout path.
+    assert path.is_file() and path.parent.name == "arch" and path.parent.parent.name == "sparsecim"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "--seq-len", "0"], "sequence length"),
+        (["run", "--model", "no-such-model"], "unknown model"),
+        (["run", "--arch", "missing.yaml"], "not found"),
+        (["run", "--set", "voltage"], "name=value"),
+        (["run", "--set", "not_a_variable=1"], "unknown spec variable"),
+        (["run", "--weights", "missing.safetensors"], "not found"),
+        (["run", "--out", "results.txt"], ".json or .csv"),
+        (["run", "--no-such-option"], "No such option"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args, message, tmp_path):
+    proc = _cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_malformed_arch_yaml(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("arch:\n  nodes:\n  - !Memory\n    name: [unclosed\n")
+    proc = _cli("run", "--arch", str(bad), "--model", "all-minilm-l6-v2", "--quiet")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
