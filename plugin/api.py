@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from sparsecim.errors import SparsecimInputError
 from sparsecim.model.runner import ModelResult, ProgressFn, run_workload
-from sparsecim.specs import find_arch
+from sparsecim.specs import find_arch, spec_variables
 from sparsecim.workloads.checkpoint import shape_from_checkpoint
 from sparsecim.workloads.einsums import build_workload
 from sparsecim.workloads.shapes import TransformerShape, preset
 
-_JINJA_DEFAULT = re.compile(r"{%\s*set\s+(\w+)\s*=\s*\1\s*\|\s*default\(")
-
-
-def spec_variables(arch_path: Path) -> list[str]:
-    """Names of the variables an arch YAML lets users override (`{% set x = x | default(...) %}`)."""
-    return _JINJA_DEFAULT.findall(Path(arch_path).read_text())
 
 
 def resolve_model(model: str | None, weights: str | Path | None, heads: int | None = None) -> TransformerShape:

@@ -89,8 +89,7 @@ def run(
 @app.command()
 def archs() -> None:
     """List the installed architecture specs and their variables."""
-    from sparsecim.api import spec_variables
-    from sparsecim.specs import installed_archs
+    from sparsecim.specs import installed_archs, spec_variables
 
     for name, path in sorted(installed_archs().items()):
         typer.echo(f"{name}: {path}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -25,3 +27,27 @@ def find_arch(name_or_path: str) -> tuple[str, Path]:
             raise SparsecimInputError(f"architecture file not found: {path}")
         return path.stem, path
     raise SparsecimInputError(f"unknown architecture {name_or_path!r}; installed: {', '.join(sorted(archs))} (or give a .yaml path)")
+
+
+_JINJA_DEFAULT = re.compile(r"{%\s*set\s+(\w+)\s*=\s*\1\s*\|\s*default\((.*?)\)\s*%}")
+
+
+def spec_variables(arch_path: Path) -> list[str]:
+    """Names of the variables an arch YAML lets users override (`{% set x = x | default(...) %}`)."""
+    return [name for name, _ in _JINJA_DEFAULT.findall(Path(arch_path).read_text())]
+
+
+def spec_values(arch_path: Path, overrides: dict | None = None) -> dict:
+    """Default values of an arch's overridable variables (Python literals), with `overrides` applied."""
+    values = {}
+    for name, default in _JINJA_DEFAULT.findall(Path(arch_path).read_text()):
+        try:
+            values[name] = ast.literal_eval(default)
+        except (ValueError, SyntaxError):
+            values[name] = default
+    for name, value in (overrides or {}).items():
+        try:
+            values[name] = ast.literal_eval(value) if isinstance(value, str) else value
+        except (ValueError, SyntaxError):
+            values[name] = value
+    return values

@@ -1,0 +1,126 @@
+"""Rewrite a model's weight matmuls from butterfly packing statistics (before the mapper searches).
+
+For each weight matrix W[out=n, in=k] the packing model (`sparsecim.sparsity.packing`) says how many
+CIM cells every column reserves under a storage scheme, on the actual mask:
+
+* ``chip``  - butterfly zero skipper: non-zeros compacted per input group, padding to the column
+  block's widest group, log2(lanes) index bits per stored weight (stored in CIM beside it);
+* ``dense`` - dense CIM, no skipping (every weight stored and computed);
+* ``block`` - block-wise zero skipping (only all-zero lanes x columns blocks skipped, 1 flag bit each);
+* ``ideal`` - only the non-zeros, no padding, no metadata, no routing overhead.
+
+The Einsum's reduction rank becomes the reserved cells per column, ``k_eff`` (padding cells are
+computed: their rows are activated like any other, assumed). The weight operand carries its
+metadata as extra bits per value, so DRAM traffic and CIM writes shrink with compression and grow
+with metadata. The input operand keeps its dense traffic: a group's inputs are all sent to the macro
+and the butterfly picks (bits per value x k / k_eff). The butterfly's routing actions are counted by
+the arch (one per value routed into a column). For the mapper, ``k_eff`` is rounded up to a grid of
+k / `grid` so that equal shapes are mapped once; the costs are scaled back by exact / mapped MACs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+from sparsecim.errors import SparsecimInputError
+from sparsecim.sparsity.packing import PackingStats, StorageCost
+from sparsecim.sparsity.profile import SparsityProfile
+from sparsecim.workloads.einsums import EinsumSpec, LayerEinsum, ModelWorkload
+
+SCHEMES = ("chip", "dense", "block", "ideal")
+# Einsum kind -> sparsity-profile role.
+ROLE_OF_KIND = {
+    "q_proj": "q",
+    "k_proj": "k",
+    "v_proj": "v",
+    "out_proj": "o",
+    "ffn_up": "ffn_up",
+    "ffn_gate": "ffn_gate",
+    "ffn_down": "ffn_down",
+}
+# Arch variables each scheme needs: only the chip routes through the butterfly.
+SCHEME_VARIABLES = {"chip": {}, "dense": {"butterfly_enabled": False}, "block": {"butterfly_enabled": False}, "ideal": {"butterfly_enabled": False}}
+
+
+def storage_of(stats: PackingStats, scheme: str) -> StorageCost:
+    if scheme not in SCHEMES:
+        raise SparsecimInputError(f"unknown storage scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+    return {"chip": stats.chip, "dense": stats.dense, "block": stats.block_skip, "ideal": stats.ideal}[scheme]
+
+
+@dataclass(frozen=True)
+class MatrixRewrite:
+    """What the rewrite did to one matmul (for reports)."""
+
+    layer: int
+    kind: str
+    k: int
+    k_eff: float  # reserved cells per column (exact)
+    k_mapped: int  # k_eff rounded up to the mapping grid
+    weight_bits: float  # per stored value, metadata included
+    density: float
+    utilisation: float  # stored non-zeros / reserved cells
+    memory_reduction: float  # dense bits / scheme bits
+
+
+def _rounded_up(value: float, quantum: int, limit: int) -> int:
+    return int(min(limit, max(quantum, math.ceil(value / quantum - 1e-9) * quantum)))
+
+
+def rewrite_sparse(
+    workload: ModelWorkload, profile: SparsityProfile, scheme: str = "chip", grid: int = 32
+) -> tuple[ModelWorkload, list[MatrixRewrite]]:
+    """A copy of `workload` whose weight matmuls follow `profile`'s packing under `scheme`."""
+    if scheme not in SCHEMES:
+        raise SparsecimInputError(f"unknown storage scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+    out: list[LayerEinsum] = []
+    report: list[MatrixRewrite] = []
+    for e in workload.einsums:
+        role = ROLE_OF_KIND.get(e.kind)
+        if role is None or e.spec.form != "matmul":
+            out.append(e)
+            continue
+        matrix = profile.get(e.layer, role)
+        ranks = e.spec.rank_sizes
+        k, n = ranks["k"], ranks["n"]
+        if matrix.shape != (n, k):
+            raise SparsecimInputError(
+                f"sparsity profile matrix {matrix.name} has shape {matrix.shape}, the model's {e.kind} in layer {e.layer} is {(n, k)}"
+            )
+        if matrix.packing is None:
+            raise SparsecimInputError(f"sparsity profile matrix {matrix.name} has no packing statistics")
+        stats = matrix.packing
+        cost = storage_of(stats, scheme)
+        if cost.cells == 0:  # an all-zero matrix: nothing stored, nothing computed
+            report.append(MatrixRewrite(e.layer, e.kind, k, 0.0, 0, 0.0, matrix.density, 0.0, math.inf))
+            continue
+        k_eff = k * cost.cells / stats.dense.cells
+        quantum = max(1, k // grid)
+        k_mapped = _rounded_up(k_eff, quantum, k)
+        weight_bits = cost.total_bits / cost.cells
+        spec = EinsumSpec(
+            "matmul",
+            (("b", ranks["b"]), ("m", ranks["m"]), ("n", n), ("k", k_mapped)),
+            weight_from_dram=e.spec.weight_from_dram,
+            input_bits=e.spec.input_bits * k / k_mapped,
+            weight_bits=weight_bits,
+        )
+        exact = round(ranks["b"] * ranks["m"] * n * k_eff)
+        out.append(replace(e, spec=spec, exact_operations=exact, tag=e.tag))
+        report.append(
+            MatrixRewrite(
+                e.layer,
+                e.kind,
+                k,
+                k_eff,
+                k_mapped,
+                weight_bits,
+                matrix.density,
+                stats.nnz / cost.cells if cost.cells else 0.0,
+                stats.memory_reduction(scheme if scheme != "block" else "block_skip"),
+            )
+        )
+    rewritten = replace(workload, einsums=out, notes=list(workload.notes))
+    rewritten.notes.append(f"weights: {scheme} storage of sparsity profile {profile.model} (density {profile.density:.3f})")
+    return rewritten, report
