@@ -16,7 +16,7 @@ $(STAMP): $(SOURCES)
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/sparsecim run --model all-minilm-l6-v2 --weights "$(MINILM)" --seq-len 128
+	$(VENV)/bin/sparsecim run --weights "$(MINILM)" --seq-len 128 --prune hybrid:0.75:scope=matrix --spans measure
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q

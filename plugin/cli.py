@@ -18,6 +18,19 @@ app = typer.Typer(
     help="Model the ISSCC 2023 16.2 sparse transformer CIM accelerator (and others) in AccelForge.",
 )
 
+# Options shared by several commands.
+ModelOpt = Annotated[Optional[str], typer.Option(help="Preset: bert-base, bert-large, vit-b-16, gpt2, llama-2-7b, smollm2-135m, all-minilm-l6-v2")]
+WeightsOpt = Annotated[Optional[Path], typer.Option(help="Checkpoint (.safetensors / .gguf): the model's shape and real weights")]
+HeadsOpt = Annotated[Optional[int], typer.Option(help="Attention heads, when the checkpoint has no config.json / metadata")]
+ArchOpt = Annotated[str, typer.Option(help="Installed arch name or path to an AccelForge arch YAML")]
+SeqOpt = Annotated[int, typer.Option("--seq-len", help="Tokens per sequence")]
+SetOpt = Annotated[list[str], typer.Option("--set", help="Override a spec variable, name=value (repeatable)")]
+PruneOpt = Annotated[Optional[str], typer.Option(help="Prune the weights: magnitude:S, global:S, hybrid:S, nm:N:M, block:S:HxW (S = sparsity)")]
+DensityOpt = Annotated[Optional[float], typer.Option(help="Statistical weight density in [0,1] (uniform random masks), no weights needed")]
+ProfileOpt = Annotated[Optional[Path], typer.Option(help="Sparsity profile YAML (from `sparsecim profile` or written by hand)")]
+MasksOpt = Annotated[Optional[Path], typer.Option(help="Keep-masks .npz keyed by tensor name (with --weights)")]
+JobsOpt = Annotated[Optional[int], typer.Option(help="Worker processes for mapping (default: SPARSECIM_JOBS or min(2, CPUs))")]
+
 
 def _parse_sets(items: list[str]) -> dict:
     out = {}
@@ -29,7 +42,15 @@ def _parse_sets(items: list[str]) -> dict:
     return out
 
 
-def _progress_printer(quiet: bool):
+def _check_out(out: Path | None, suffixes: tuple[str, ...]) -> None:
+    if out is not None:
+        if out.suffix.lower() not in suffixes:
+            raise SparsecimInputError(f"--out must end in {' or '.join(suffixes)}, got {out.name!r}")
+        if not out.parent.exists():
+            raise SparsecimInputError(f"output folder does not exist: {out.parent}")
+
+
+def _progress_printer(quiet: bool, what: str = "mapping distinct Einsums"):
     if quiet:
         return None
     from tqdm import tqdm
@@ -38,38 +59,47 @@ def _progress_printer(quiet: bool):
 
     def update(done: int, total: int, label: str) -> None:
         if bar["bar"] is None:
-            bar["bar"] = tqdm(total=total, desc="mapping distinct Einsums", unit="einsum", file=sys.stderr, leave=False, disable=None)
+            bar["bar"] = tqdm(total=total, desc=what, unit="einsum", file=sys.stderr, leave=False, disable=None)
         bar["bar"].n = done
         bar["bar"].set_postfix_str(label[:60])
         bar["bar"].refresh()
         if done == total:
             bar["bar"].close()
+            bar["bar"] = None
 
     return update
 
 
 @app.command()
 def run(
-    model: Annotated[Optional[str], typer.Option(help="Preset: bert-base, bert-large, vit-b-16, gpt2, llama-2-7b, smollm2-135m, all-minilm-l6-v2")] = None,
-    weights: Annotated[Optional[Path], typer.Option(help="Checkpoint (.safetensors / .gguf) to read the model's shape from")] = None,
-    heads: Annotated[Optional[int], typer.Option(help="Attention heads, when the checkpoint has no config.json / metadata")] = None,
-    arch: Annotated[str, typer.Option(help="Installed arch name or path to an AccelForge arch YAML")] = "isscc23_16_2",
-    seq_len: Annotated[int, typer.Option("--seq-len", help="Tokens per sequence")] = 128,
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    heads: HeadsOpt = None,
+    arch: ArchOpt = "isscc23_16_2",
+    seq_len: SeqOpt = 128,
     batch: Annotated[int, typer.Option(help="Sequences per batch")] = 1,
-    set_: Annotated[list[str], typer.Option("--set", help="Override a spec variable, name=value (repeatable)")] = [],
+    set_: SetOpt = [],
+    prune: PruneOpt = None,
+    density: DensityOpt = None,
+    profile: ProfileOpt = None,
+    masks: MasksOpt = None,
+    baselines: Annotated[bool, typer.Option(help="With weight sparsity: also run dense CIM, block skipping and ideal on the same masks")] = True,
+    spans: Annotated[Optional[str], typer.Option(help="Per-head attention span profile YAML (from `sparsecim spans`), or 'measure' to measure them on the model's weights")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write results to .json or .csv")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-map even if a cached mapping exists")] = False,
+    jobs: JobsOpt = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
 ) -> None:
     """Map a transformer onto an architecture and print energy, latency, utilisation, TOPS, TOPS/W and area."""
-    from sparsecim.api import run as run_api
-    from sparsecim.report import print_result, write_result
+    from rich.console import Console
 
+    from sparsecim import api
+    from sparsecim.report import baselines_table, print_result, write_result
+
+    _check_out(out, (".json", ".csv"))
     if model is None and weights is None:
         model = "bert-base"
-    if out is not None and out.suffix.lower() not in (".json", ".csv"):
-        raise SparsecimInputError(f"--out must end in .json or .csv, got {out.name!r}")
-    result = run_api(
+    request = api.RunRequest(
         model=model,
         arch=arch,
         seq_len=seq_len,
@@ -77,13 +107,80 @@ def run(
         weights=weights,
         heads=heads,
         variables=_parse_sets(set_),
-        use_cache=not no_cache,
-        progress=_progress_printer(quiet),
+        sparsity=api.SparsityOptions(prune, masks, profile, density),
+        spans=spans,
     )
-    print_result(result)
+    prepared = api.prepare(request)
+    progress = _progress_printer(quiet)
+    result = api.evaluate(prepared, "chip", use_cache=not no_cache, progress=progress, jobs=jobs)
+    console = Console(width=160)
+    print_result(result, console)
+    if prepared.sparsity is not None and baselines:
+        results = {"chip": result}
+        for scheme in ("dense", "block", "ideal"):
+            results[scheme] = api.evaluate(prepared, scheme, use_cache=not no_cache, progress=progress, jobs=jobs)
+        console.print(baselines_table(results))
+        result.extras["baselines"] = results
     if out is not None:
         write_result(result, out)
         typer.echo(f"wrote {out}")
+
+
+@app.command("profile")
+def profile_cmd(
+    out: Annotated[Path, typer.Option(help="Where to write the sparsity profile (.yaml)")],
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    heads: HeadsOpt = None,
+    arch: ArchOpt = "isscc23_16_2",
+    set_: SetOpt = [],
+    prune: PruneOpt = None,
+    density: DensityOpt = None,
+    masks: MasksOpt = None,
+) -> None:
+    """Compute a model's weight-sparsity profile (densities and butterfly packing statistics) and save it."""
+    from sparsecim.api import resolve_model
+    from sparsecim.sparsity.sources import build_profile, rules_for
+    from sparsecim.specs import find_arch, spec_values
+
+    _check_out(out, (".yaml", ".yml"))
+    shape = resolve_model(model, weights, heads)
+    rules = rules_for(spec_values(find_arch(arch)[1], _parse_sets(set_)))
+    profile = build_profile(shape, rules, weights, prune, masks, None, density)
+    if profile is None:
+        raise SparsecimInputError("give --prune, --masks or --density")
+    profile.save_yaml(out)
+    typer.echo(f"wrote {out}: {len(profile.matrices)} matrices, overall density {profile.density:.3f}")
+
+
+@app.command()
+def spans(
+    out: Annotated[Path, typer.Option(help="Where to write the span profile (.yaml)")],
+    model: ModelOpt = "all-minilm-l6-v2",
+    weights: WeightsOpt = None,
+    text: Annotated[Optional[Path], typer.Option(help="Plain-text file to run the model on (default: a text shipped with sparsecim)")] = None,
+    seq_len: SeqOpt = 128,
+    mass: Annotated[float, typer.Option(help="Attention mass each head's window must hold, in (0, 1]")] = 0.9,
+    sinks: Annotated[int, typer.Option(help="Always-attended first tokens ([CLS]) counted as captured")] = 1,
+) -> None:
+    """Measure per-head local attention spans from real attention maps and save the span profile."""
+    from sparsecim.attention.measure import measure_spans
+    from sparsecim.workloads.checkpoint import bundled_checkpoint
+
+    _check_out(out, (".yaml", ".yml"))
+    if not 0.0 < mass <= 1.0:
+        raise SparsecimInputError(f"--mass {mass} outside (0, 1]")
+    model_file = weights or bundled_checkpoint(model)
+    texts = None
+    if text is not None:
+        if not text.is_file():
+            raise SparsecimInputError(f"text file not found: {text}")
+        texts = text.read_text(encoding="utf-8", errors="replace")
+    profile = measure_spans(str(model_file), texts, seq_len=seq_len, mass=mass, n_sink=sinks, text_source=str(text) if text else None)
+    profile.save(out)
+    n_global = sum(h.is_global for layer in profile.layers for h in layer)
+    n_heads = sum(len(layer) for layer in profile.layers)
+    typer.echo(f"wrote {out}: {n_heads} heads, {n_global} global")
 
 
 @app.command()
@@ -101,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except SparsecimInputError as exc:
-        print(f"sparsecim: error: {exc}", file=sys.stderr)
+        print(f"sparsecim: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("sparsecim: interrupted", file=sys.stderr)
@@ -120,9 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def console_main() -> None:
     sys.exit(main())
 
 
-def console_main() -> None:
+if __name__ == "__main__":
     sys.exit(main())

@@ -67,6 +67,9 @@ def print_result(result: ModelResult, console: Console | None = None) -> None:
     console = console or Console(width=160)
     for table in result_tables(result):
         console.print(table)
+    extra = sparsity_table(result)
+    if extra is not None:
+        console.print(extra)
     for note in result.notes:
         console.print(f"note: {note}")
 
@@ -94,6 +97,8 @@ def result_dict(result: ModelResult) -> dict:
             for r in result.rows
         ],
         "notes": result.notes,
+        "weight_matrices": [vars(m) for m in result.extras.get("matrix_rewrites", [])],
+        "scheme": result.extras.get("scheme", "dense"),
     }
 
 
@@ -134,3 +139,75 @@ def write_text_atomic(path: Path, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def sparsity_table(result: ModelResult) -> Table | None:
+    """Per weight-matrix kind (all layers): density, packing utilisation, CIM memory reduction, k_eff."""
+    rewrites = result.extras.get("matrix_rewrites") or []
+    if not rewrites:
+        return None
+    table = Table(title=f"Weight sparsity, {result.extras.get('scheme')} storage (per matrix kind, mean over layers)")
+    for col in ["matrix", "layers", "density", "utilisation", "k_eff / k", "mapped k", "bits/weight", "memory reduction"]:
+        table.add_column(col, justify="right" if col != "matrix" else "left")
+    kinds: dict[str, list] = {}
+    for r in rewrites:
+        kinds.setdefault(r.kind, []).append(r)
+    for kind, items in kinds.items():
+        n = len(items)
+        table.add_row(
+            kind,
+            str(n),
+            f"{sum(r.density for r in items) / n:.3f}",
+            f"{sum(r.utilisation for r in items) / n:.1%}",
+            f"{sum(r.k_eff / r.k for r in items) / n:.3f}",
+            ",".join(sorted({str(r.k_mapped) for r in items}))[:24],
+            f"{sum(r.weight_bits for r in items) / n:.2f}",
+            f"{sum(r.memory_reduction for r in items) / n:.2f}x",
+        )
+    return table
+
+
+def baseline_rows(results: dict[str, ModelResult]) -> list[dict]:
+    """Scheme comparison on the same masks: speedup / energy saving vs dense CIM, skipper overhead."""
+    dense = results.get("dense")
+    rows = []
+    for scheme, r in results.items():
+        s = r.summary()
+        energy = r.energy_by_component_j
+        rows.append(
+            {
+                "scheme": scheme,
+                "energy_chip_J": s["energy_chip_J"],
+                "energy_system_J": s["energy_system_J"],
+                "latency_s": s["latency_s"],
+                "TOPS_per_W_chip": s["TOPS_per_W_chip"],
+                "TOPS": s["TOPS"],
+                "executed_macs": s["executed_macs"],
+                "speedup_vs_dense": dense.latency_s / r.latency_s if dense and r.latency_s else None,
+                "energy_saving_vs_dense": dense.energy_chip_j / r.energy_chip_j if dense and r.energy_chip_j else None,
+                "skipper_overhead": energy.get("ButterflySkipper", 0.0) / r.energy_chip_j if r.energy_chip_j else 0.0,
+                "cim_weight_bits": sum(m.k_eff * m.weight_bits for m in r.extras.get("matrix_rewrites", [])),
+            }
+        )
+    return rows
+
+
+def baselines_table(results: dict[str, ModelResult]) -> Table:
+    rows = baseline_rows(results)
+    dense_bits = next((r["cim_weight_bits"] for r in rows if r["scheme"] == "dense"), None)
+    table = Table(title="Same masks, four weight-storage schemes (chip energy excludes DRAM)")
+    for col in ["scheme", "chip energy", "latency", "TOPS/W", "speedup", "energy saving", "skipper share", "weight memory"]:
+        table.add_column(col, justify="right" if col != "scheme" else "left")
+    names = {"chip": "chip (butterfly skipper)", "dense": "dense CIM", "block": "block skipping", "ideal": "ideal (non-zeros only)"}
+    for r in rows:
+        table.add_row(
+            names.get(r["scheme"], r["scheme"]),
+            _si(r["energy_chip_J"], "J"),
+            _si(r["latency_s"], "s"),
+            f"{r['TOPS_per_W_chip']:.2f}",
+            f"{r['speedup_vs_dense']:.2f}x" if r["speedup_vs_dense"] else "-",
+            f"{r['energy_saving_vs_dense']:.2f}x" if r["energy_saving_vs_dense"] else "-",
+            f"{r['skipper_overhead']:.1%}",
+            f"{dense_bits / r['cim_weight_bits']:.2f}x less" if dense_bits and r["cim_weight_bits"] else "-",
+        )
+    return table

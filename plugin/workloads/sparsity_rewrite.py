@@ -69,7 +69,7 @@ def _rounded_up(value: float, quantum: int, limit: int) -> int:
 
 
 def rewrite_sparse(
-    workload: ModelWorkload, profile: SparsityProfile, scheme: str = "chip", grid: int = 32
+    workload: ModelWorkload, profile: SparsityProfile, scheme: str = "chip", grid: int = 16
 ) -> tuple[ModelWorkload, list[MatrixRewrite]]:
     """A copy of `workload` whose weight matmuls follow `profile`'s packing under `scheme`."""
     if scheme not in SCHEMES:
