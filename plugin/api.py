@@ -23,8 +23,10 @@ from sparsecim.workloads.shapes import TransformerShape, preset
 from sparsecim.workloads.sparsity_rewrite import SCHEME_VARIABLES, SCHEMES, MatrixRewrite, rewrite_sparse
 
 
-def resolve_model(model: str | None, weights: str | Path | None, heads: int | None = None) -> TransformerShape:
-    """A preset by name, or the shape read from a checkpoint (which wins when both are given)."""
+def resolve_model(model: str | TransformerShape | None, weights: str | Path | None, heads: int | None = None) -> TransformerShape:
+    """A preset by name (or a TransformerShape as is), or the shape read from a checkpoint (which wins)."""
+    if isinstance(model, TransformerShape):
+        return model
     if weights is not None:
         return shape_from_checkpoint(weights, n_heads=heads, name=model)
     if model is None:
@@ -50,7 +52,7 @@ class SparsityOptions:
 class RunRequest:
     """Everything one evaluation needs; `run_request` turns it into a ModelResult."""
 
-    model: str | None = "bert-base"
+    model: str | TransformerShape | None = "bert-base"
     arch: str = "isscc23_16_2"
     seq_len: int = 128
     batch: int = 1

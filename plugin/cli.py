@@ -183,6 +183,60 @@ def spans(
     typer.echo(f"wrote {out}: {n_heads} heads, {n_global} global")
 
 
+@app.command("sparsity-curve")
+def sparsity_curve_cmd(
+    model: ModelOpt = "bert-base",
+    weights: WeightsOpt = None,
+    heads: HeadsOpt = None,
+    arch: ArchOpt = "isscc23_16_2",
+    seq_len: SeqOpt = 128,
+    set_: SetOpt = [],
+    sparsities: Annotated[str, typer.Option(help="Comma-separated weight sparsities in [0, 1)")] = "0,0.25,0.5,0.6,0.7,0.75,0.8,0.85,0.9,0.95",
+    method: Annotated[str, typer.Option(help="Pruning method for real weights (magnitude, global, hybrid)")] = "magnitude",
+    out: Annotated[Path, typer.Option(help="Table (.csv)")] = Path("sparsity_curve.csv"),
+    plot: Annotated[Path, typer.Option(help="Plot (.png)")] = Path("sparsity_curve.png"),
+    jobs: JobsOpt = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Chip energy efficiency vs weight sparsity, with dense-CIM, block-skipping and ideal baselines (table + PNG)."""
+    import csv
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sparsecim import api
+    from sparsecim.report import write_text_atomic
+    from sparsecim.sparsity.curve import SCHEME_LABELS, parse_sparsities, plot_curve, sparsity_curve
+
+    _check_out(out, (".csv",))
+    _check_out(plot, (".png",))
+    levels = parse_sparsities(sparsities)
+    if model is None and weights is None:
+        model = "bert-base"
+    request = api.RunRequest(model=model, arch=arch, seq_len=seq_len, weights=weights, heads=heads, variables=_parse_sets(set_))
+    points = sparsity_curve(request, levels, method, progress=_progress_printer(quiet), jobs=jobs)
+    schemes = list(dict.fromkeys(p.scheme for p in points))
+    table = Table(title=f"Chip TOPS/W (dense-equivalent) vs weight sparsity, {'pruned real weights' if weights else 'uniform random masks'}")
+    table.add_column("sparsity", justify="right")
+    for scheme in schemes:
+        table.add_column(SCHEME_LABELS[scheme], justify="right")
+    table.add_column("chip vs dense", justify="right")
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["sparsity", "scheme", "TOPS_per_W_chip", "TOPS_per_W_system", "energy_chip_J", "latency_s", "TOPS", "executed_macs"])
+    for s in levels:
+        row = {p.scheme: p for p in points if p.sparsity == s}
+        for p in row.values():
+            writer.writerow([p.sparsity, p.scheme, p.tops_per_w_chip, p.tops_per_w_system, p.energy_chip_j, p.latency_s, p.tops, p.executed_macs])
+        gain = row["chip"].tops_per_w_chip / row["dense"].tops_per_w_chip
+        table.add_row(f"{s:.0%}", *[f"{row[sc].tops_per_w_chip:.2f}" for sc in schemes], f"{gain:.2f}x")
+    Console(width=160).print(table)
+    write_text_atomic(out, buf.getvalue())
+    plot_curve(points, plot, f"{request.model or weights}: energy efficiency vs weight sparsity")
+    typer.echo(f"wrote {out} and {plot}")
+
+
 @app.command()
 def archs() -> None:
     """List the installed architecture specs and their variables."""
