@@ -147,7 +147,7 @@ def sparsity_table(result: ModelResult) -> Table | None:
     if not rewrites:
         return None
     table = Table(title=f"Weight sparsity, {result.extras.get('scheme')} storage (per matrix kind, mean over layers)")
-    for col in ["matrix", "layers", "density", "utilisation", "k_eff / k", "mapped k", "bits/weight", "memory reduction"]:
+    for col in ["matrix", "layers", "compressed", "density", "utilisation", "k_eff / k", "mapped k", "bits/weight", "memory reduction"]:
         table.add_column(col, justify="right" if col != "matrix" else "left")
     kinds: dict[str, list] = {}
     for r in rewrites:
@@ -157,6 +157,7 @@ def sparsity_table(result: ModelResult) -> Table | None:
         table.add_row(
             kind,
             str(n),
+            f"{sum(r.mode == 'chip' for r in items)}/{n}" if result.extras.get("scheme") == "chip" else "-",
             f"{sum(r.density for r in items) / n:.3f}",
             f"{sum(r.utilisation for r in items) / n:.1%}",
             f"{sum(r.k_eff / r.k for r in items) / n:.3f}",

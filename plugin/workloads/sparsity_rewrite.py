@@ -9,7 +9,9 @@ CIM cells every column reserves under a storage scheme, on the actual mask:
 * ``block`` - block-wise zero skipping (only all-zero lanes x columns blocks skipped, 1 flag bit each);
 * ``ideal`` - only the non-zeros, no padding, no metadata, no routing overhead.
 
-The Einsum's reduction rank becomes the reserved cells per column, ``k_eff`` (padding cells are
+The chip picks, per matrix, compressed storage only where it stores fewer bits than dense
+(`fallback_dense`, assumed mode select); otherwise the matrix is stored dense and bypasses the
+butterfly. The Einsum's reduction rank becomes the reserved cells per column, ``k_eff`` (padding cells are
 computed: their rows are activated like any other, assumed). The weight operand carries its
 metadata as extra bits per value, so DRAM traffic and CIM writes shrink with compression and grow
 with metadata. The input operand keeps its dense traffic: a group's inputs are all sent to the macro
@@ -62,6 +64,7 @@ class MatrixRewrite:
     density: float
     utilisation: float  # stored non-zeros / reserved cells
     memory_reduction: float  # dense bits / scheme bits
+    mode: str = ""  # storage actually used (the chip falls back to dense where compression does not pay)
 
 
 def _rounded_up(value: float, quantum: int, limit: int) -> int:
@@ -69,9 +72,13 @@ def _rounded_up(value: float, quantum: int, limit: int) -> int:
 
 
 def rewrite_sparse(
-    workload: ModelWorkload, profile: SparsityProfile, scheme: str = "chip", grid: int = 16
+    workload: ModelWorkload, profile: SparsityProfile, scheme: str = "chip", grid: int = 16, fallback_dense: bool = True
 ) -> tuple[ModelWorkload, list[MatrixRewrite]]:
-    """A copy of `workload` whose weight matmuls follow `profile`'s packing under `scheme`."""
+    """A copy of `workload` whose weight matmuls follow `profile`'s packing under `scheme`.
+
+    With `fallback_dense` (the chip's per-matrix mode select, assumed) a matrix whose compressed
+    storage (non-zeros, padding and index bits) is not smaller than dense is stored dense and
+    bypasses the butterfly, so the chip never does worse than dense CIM on a matrix."""
     if scheme not in SCHEMES:
         raise SparsecimInputError(f"unknown storage scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
     out: list[LayerEinsum] = []
@@ -91,9 +98,12 @@ def rewrite_sparse(
         if matrix.packing is None:
             raise SparsecimInputError(f"sparsity profile matrix {matrix.name} has no packing statistics")
         stats = matrix.packing
-        cost = storage_of(stats, scheme)
+        mode = scheme
+        if scheme == "chip" and fallback_dense and stats.chip.total_bits >= stats.dense.total_bits:
+            mode = "dense"  # compression does not pay for this matrix: stored dense, skipper bypassed
+        cost = storage_of(stats, mode)
         if cost.cells == 0:  # an all-zero matrix: nothing stored, nothing computed
-            report.append(MatrixRewrite(e.layer, e.kind, k, 0.0, 0, 0.0, matrix.density, 0.0, math.inf))
+            report.append(MatrixRewrite(e.layer, e.kind, k, 0.0, 0, 0.0, matrix.density, 0.0, math.inf, mode))
             continue
         k_eff = k * cost.cells / stats.dense.cells
         quantum = max(1, k // grid)
@@ -105,6 +115,7 @@ def rewrite_sparse(
             weight_from_dram=e.spec.weight_from_dram,
             input_bits=e.spec.input_bits * k / k_mapped,
             weight_bits=weight_bits,
+            routed=mode == "chip",
         )
         exact = round(ranks["b"] * ranks["m"] * n * k_eff)
         out.append(replace(e, spec=spec, exact_operations=exact, tag=e.tag))
@@ -118,7 +129,8 @@ def rewrite_sparse(
                 weight_bits,
                 matrix.density,
                 stats.nnz / cost.cells if cost.cells else 0.0,
-                stats.memory_reduction(scheme if scheme != "block" else "block_skip"),
+                stats.memory_reduction({"block": "block_skip"}.get(mode, mode)),
+                mode,
             )
         )
     rewritten = replace(workload, einsums=out, notes=list(workload.notes))
