@@ -238,6 +238,75 @@ def sparsity_curve_cmd(
 
 
 @app.command()
+def attention(
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    heads: HeadsOpt = None,
+    arch: ArchOpt = "isscc23_16_2",
+    seq_len: SeqOpt = 128,
+    set_: SetOpt = [],
+    spans: Annotated[str, typer.Option(help="Span profile YAML, or 'measure' (on the model's weights and the shipped text)")] = "measure",
+    out: Annotated[Path, typer.Option(help="Savings table (.csv)")] = Path("attention_savings.csv"),
+    hist: Annotated[Path, typer.Option(help="Span histogram (.png)")] = Path("span_histogram.png"),
+    jobs: JobsOpt = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Attention savings of the LAR engine (per layer and model) against dense attention, one fixed window,
+    no K/V reuse and no QK sharing; plus a histogram of the spans."""
+    import csv
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sparsecim import api
+    from sparsecim.attention.savings import attention_savings, plot_span_histogram
+    from sparsecim.report import _si, write_text_atomic
+
+    _check_out(out, (".csv",))
+    _check_out(hist, (".png",))
+    if model is None and weights is None:
+        model = "all-minilm-l6-v2"
+    request = api.RunRequest(model=model, arch=arch, seq_len=seq_len, weights=weights, heads=heads, variables=_parse_sets(set_), spans=spans)
+    prepared = api.prepare(request)
+    costs = attention_savings(prepared, progress=_progress_printer(quiet), jobs=jobs)
+    model_rows = {c.config: c for c in costs if c.layer is None}
+    full = model_rows["LAR"]
+    table = Table(title=f"Attention of {prepared.shape.name} at {seq_len} tokens: LAR engine mechanisms (whole model)")
+    for col in ["configuration", "attention MACs", "K/V CIM writes", "energy", "latency", "LAR saves (energy)", "LAR saves (latency)"]:
+        table.add_column(col, justify="right" if col != "configuration" else "left")
+    for name, c in model_rows.items():
+        table.add_row(
+            name,
+            f"{c.macs:.4g}",
+            f"{c.kv_writes:.4g}",
+            _si(c.energy_j, "J"),
+            _si(c.latency_s, "s"),
+            f"{c.energy_j / full.energy_j:.2f}x" if name != "LAR" else "-",
+            f"{c.latency_s / full.latency_s:.2f}x" if name != "LAR" else "-",
+        )
+    console = Console(width=160)
+    console.print(table)
+    layers = sorted({c.layer for c in costs if c.layer is not None})
+    per_layer = Table(title="Per layer: attention energy (and MACs) by configuration")
+    per_layer.add_column("layer")
+    for name in model_rows:
+        per_layer.add_column(name, justify="right")
+    for layer in layers:
+        row = {c.config: c for c in costs if c.layer == layer}
+        per_layer.add_row(str(layer), *[f"{_si(row[n].energy_j, 'J')} ({row[n].macs:.3g})" for n in model_rows])
+    console.print(per_layer)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["configuration", "layer", "attention_macs", "kv_cim_writes", "energy_J", "latency_s"])
+    for c in costs:
+        writer.writerow([c.config, "all" if c.layer is None else c.layer, c.macs, c.kv_writes, c.energy_j, c.latency_s])
+    write_text_atomic(out, buf.getvalue())
+    plot_span_histogram(prepared.spans, hist)
+    typer.echo(f"wrote {out} and {hist}")
+
+
+@app.command()
 def archs() -> None:
     """List the installed architecture specs and their variables."""
     from sparsecim.specs import installed_archs, spec_variables

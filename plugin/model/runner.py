@@ -30,6 +30,7 @@ class EinsumRow:
     latency_s: float
     utilisation: float  # fraction of the CIM's parallel lanes busy (spatial usage product)
     mapping: str
+    actions: dict[str, float] = field(default_factory=dict)  # "component.action" -> count, all instances
 
     @property
     def energy_total_j(self) -> float:
@@ -50,6 +51,17 @@ class ModelResult:
     variables: dict = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     extras: dict = field(default_factory=dict)  # rewrite reports (sparsity packing, attention groups)
+    layers: dict[int, dict[str, float]] = field(default_factory=dict)  # per layer and Einsum kind: energy/latency/MACs
+
+    def layer_totals(self, kinds: tuple[str, ...]) -> dict[int, dict[str, float]]:
+        """Per layer: energy (J), latency (s), operations and CIM writes of the given Einsum kinds."""
+        out: dict[int, dict[str, float]] = {}
+        for (layer, kind), values in self.layers.items():
+            if kind in kinds:
+                acc = out.setdefault(layer, {"energy_J": 0.0, "latency_s": 0.0, "operations": 0.0, "cim_writes": 0.0})
+                for key in acc:
+                    acc[key] += values.get(key, 0.0)
+        return out
 
     @property
     def energy_by_component_j(self) -> dict[str, float]:
@@ -133,6 +145,7 @@ def run_workload(
     costs = map_all(arch_path, list(workload.unique_specs()), variables, use_cache, progress, jobs)
 
     rows: dict[tuple[str, str, EinsumSpec], EinsumRow] = {}
+    layers: dict[tuple[int, str], dict[str, float]] = {}
     for e in workload.einsums:
         cost = costs[e.spec].scaled(e.cost_scale) if e.cost_scale != 1.0 else costs[e.spec]
         key = (e.kind, e.tag, e.spec)
@@ -150,6 +163,13 @@ def run_workload(
                 mapping=cost.mapping,
             )
         row = rows[key]
+        for name, count in cost.actions.items():
+            row.actions[name] = row.actions.get(name, 0.0) + e.count * count
+        per_layer = layers.setdefault((e.layer, e.kind), {"energy_J": 0.0, "latency_s": 0.0, "operations": 0.0, "cim_writes": 0.0})
+        per_layer["energy_J"] += e.count * cost.energy_total_j
+        per_layer["latency_s"] += e.count * cost.latency_s
+        per_layer["operations"] += e.operations
+        per_layer["cim_writes"] += e.count * cost.actions.get("CimArray.write", 0.0)
         row.instances += e.count
         row.operations += e.operations
         row.latency_s += e.count * cost.latency_s
@@ -166,6 +186,7 @@ def run_workload(
         dense_macs=workload.dense_macs,
         variables=variables,
         notes=list(workload.notes),
+        layers=layers,
     )
 
 
