@@ -120,6 +120,7 @@ def evaluate(
     progress: ProgressFn | None = None,
     jobs: int | None = None,
     extra_variables: dict | None = None,
+    skip_unsupported_softmax: bool = False,
 ) -> ModelResult:
     """Rewrite the prepared workload for one weight-storage scheme / LAR setting and map it."""
     workload = prepared.workload
@@ -131,7 +132,14 @@ def evaluate(
     if prepared.spans is not None:
         workload = rewrite_attention(workload, prepared.spans, lar or LarOptions())
     result = run_workload(
-        prepared.arch_path, workload, variables, use_cache=use_cache, progress=progress, arch_name=prepared.arch_name, jobs=jobs
+        prepared.arch_path,
+        workload,
+        variables,
+        use_cache=use_cache,
+        progress=progress,
+        arch_name=prepared.arch_name,
+        jobs=jobs,
+        skip_unsupported_softmax=skip_unsupported_softmax,
     )
     result.extras["scheme"] = scheme if prepared.sparsity is not None else "dense"
     result.extras["matrix_rewrites"] = rewrites

@@ -307,6 +307,92 @@ def attention(
 
 
 @app.command()
+def compare(
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    heads: HeadsOpt = None,
+    seq_len: SeqOpt = 128,
+    batch: Annotated[int, typer.Option(help="Sequences per batch")] = 1,
+    set_: SetOpt = [],
+    prune: PruneOpt = None,
+    density: DensityOpt = None,
+    profile: ProfileOpt = None,
+    masks: MasksOpt = None,
+    spans: Annotated[Optional[str], typer.Option(help="Span profile YAML or 'measure'")] = None,
+    arch: Annotated[list[str], typer.Option("--arch", help="Also compare this arch (YAML path or name; repeatable)")] = [],
+    only: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the default design names")] = None,
+    out: Annotated[Path, typer.Option(help="Table (.csv or .json)")] = Path("compare.csv"),
+    plot: Annotated[Path, typer.Option(help="Plots (.png)")] = Path("compare.png"),
+    jobs: JobsOpt = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """One workload on the chip, its ablations, a block-sparse CIM, AccelForge's example architectures
+    and your own arch files: one table (raw and 28 nm-scaled), CSV/JSON and PNG plots."""
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sparsecim import api
+    from sparsecim.compare import Design, default_designs, outcome_row, plot_compare, run_compare
+    from sparsecim.report import _si, write_text_atomic
+
+    _check_out(out, (".csv", ".json"))
+    _check_out(plot, (".png",))
+    if model is None and weights is None:
+        model = "bert-base"
+    designs = default_designs()
+    if only:
+        wanted = [w.strip() for w in only.split(",") if w.strip()]
+        unknown = [w for w in wanted if w not in {d.name for d in designs}]
+        if unknown:
+            raise SparsecimInputError(f"unknown design {unknown[0]!r}; known: {', '.join(d.name for d in designs)}")
+        designs = [d for d in designs if d.name in wanted]
+    designs += [Design(Path(a).stem if a.endswith((".yaml", ".yml")) else a, a, note="user arch (dense)") for a in arch]
+    request = api.RunRequest(
+        model=model, seq_len=seq_len, batch=batch, weights=weights, heads=heads, variables=_parse_sets(set_),
+        sparsity=api.SparsityOptions(prune, masks, profile, density), spans=spans,
+    )
+    outcomes = run_compare(request, designs, progress=_progress_printer(quiet), jobs=jobs)
+    tokens = seq_len * batch
+    rows = [outcome_row(o, tokens) for o in outcomes]
+    table = Table(title=f"{model or weights}, {seq_len} tokens x {batch}: raw numbers; '@28nm' scaled with hwcomponents' technology factors")
+    for col in ["design", "node", "energy/token", "latency", "TOPS", "TOPS/W", "TOPS/W @28nm", "area mm2", "area @28nm", "note"]:
+        table.add_column(col, justify="left" if col in ("design", "note") else "right")
+    for o, r in zip(outcomes, rows):
+        if o.result is None:
+            table.add_row(r["design"], f"{r['tech_nm']} nm" if r["tech_nm"] else "?", *["-"] * 7, f"not run: {r['error'][:70]}")
+            continue
+        table.add_row(
+            r["design"],
+            f"{r['tech_nm']} nm" if r["tech_nm"] else "?",
+            _si(r["energy_per_token_J"], "J"),
+            _si(r["latency_s"], "s"),
+            f"{r['TOPS']:.3g}",
+            f"{r['TOPS_per_W_chip']:.3g}",
+            f"{r['TOPS_per_W_chip_at_28nm']:.3g}" if "TOPS_per_W_chip_at_28nm" in r else "-",
+            f"{r['area_mm2']:.3g}" if r["area_mm2"] else "-",
+            f"{r['area_mm2_at_28nm']:.3g}" if r.get("area_mm2_at_28nm") else "-",
+            (o.design.note + ("; " + "; ".join(n[:60] for n in o.result.notes if "excluded" in n or "unavailable" in n) if o.result.notes else ""))[:90],
+        )
+    Console(width=200).print(table)
+    if out.suffix.lower() == ".json":
+        write_text_atomic(out, json.dumps(rows, indent=2))
+    else:
+        import csv
+        import io
+
+        columns = list(dict.fromkeys(k for r in rows for k in r))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomic(out, buf.getvalue())
+    plot_compare(rows, plot, f"{model or weights}: designs compared on one workload")
+    typer.echo(f"wrote {out} and {plot}")
+
+
+@app.command()
 def archs() -> None:
     """List the installed architecture specs and their variables."""
     from sparsecim.specs import installed_archs, spec_variables

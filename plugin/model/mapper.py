@@ -92,9 +92,40 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _cim_example_loader(arch_path: Path):
+    """AccelForge's loader for its CiMLoop-derived CIM examples (they need their own include files,
+    helper functions and a dummy main memory), or None for any other arch."""
+    import importlib.util
+
+    import accelforge as af
+
+    root = Path(str(af.examples.arches.path)) / "compute_in_memory"
+    if Path(arch_path).parent.resolve() != root.resolve():
+        return None
+    spec = importlib.util.spec_from_file_location("_accelforge_cim_load_spec", root / "_load_spec.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_spec
+
+
 def load_spec(arch_path: Path, einsum: EinsumSpec, variables: dict | None = None):
     """An AccelForge Spec of `arch_path` (Jinja variables applied) with `einsum` as its workload."""
     import accelforge as af
+
+    cim_loader = _cim_example_loader(arch_path)
+    if cim_loader is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            workload_file = Path(tmp) / "workload.yaml"
+            workload_file.write_text(yaml.safe_dump(einsum.to_accelforge()))
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    spec = cim_loader(Path(arch_path).stem, add_dummy_main_memory=True)
+                spec.workload = af.Workload.from_yaml(str(workload_file), top_key="workload")
+                spec.renames = af.Renames.from_yaml(str(workload_file), top_key="renames")
+            except Exception as exc:
+                raise SparsecimInputError(f"cannot load architecture {Path(arch_path).name}: {_one_line(exc)}") from None
+        spec.mapper.max_pmapping_templates_per_einsum = FAST_TEMPLATES
+        return spec
 
     with tempfile.TemporaryDirectory() as tmp:
         workload_file = Path(tmp) / "workload.yaml"

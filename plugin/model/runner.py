@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sparsecim.errors import SparsecimInputError
 from sparsecim.model.area import arch_area
 from sparsecim.model.mapper import EinsumCost, cached_cost, map_einsum
 from sparsecim.workloads.einsums import EinsumSpec, ModelWorkload
 
 # Components that are off chip: excluded from the chip's energy efficiency (as published chip
 # figures are), included in the system energy.
-OFF_CHIP = ("DRAM",)
+OFF_CHIP = ("DRAM", "MainMemory")
 
 
 @dataclass
@@ -139,10 +140,24 @@ def run_workload(
     progress: ProgressFn | None = None,
     arch_name: str | None = None,
     jobs: int | None = None,
+    skip_unsupported_softmax: bool = False,
 ) -> ModelResult:
-    """Map every distinct Einsum of `workload` once and aggregate per Einsum kind."""
+    """Map every distinct Einsum of `workload` once and aggregate per Einsum kind.
+
+    With `skip_unsupported_softmax` (comparisons with foreign designs, e.g. a lone CIM macro), a
+    design that cannot run the softmax Einsums is evaluated without them and a note says so."""
     variables = dict(variables or {})
-    costs = map_all(arch_path, list(workload.unique_specs()), variables, use_cache, progress, jobs)
+    specs = list(workload.unique_specs())
+    skipped_note = None
+    if skip_unsupported_softmax:
+        softmax = [s for s in specs if s.form == "softmax"]
+        try:
+            map_all(arch_path, softmax[:1], variables, use_cache, None, 1)
+        except SparsecimInputError as exc:
+            specs = [s for s in specs if s.form != "softmax"]
+            workload = replace(workload, einsums=[e for e in workload.einsums if e.spec.form != "softmax"])
+            skipped_note = f"softmax not supported by this design, excluded: {exc}"
+    costs = map_all(arch_path, specs, variables, use_cache, progress, jobs)
 
     rows: dict[tuple[str, str, EinsumSpec], EinsumRow] = {}
     layers: dict[tuple[int, str], dict[str, float]] = {}
@@ -176,16 +191,22 @@ def run_workload(
         for comp, energy in cost.energy_j.items():
             row.energy_j[comp] = row.energy_j.get(comp, 0.0) + e.count * energy
 
+    notes = list(workload.notes) + ([skipped_note] if skipped_note else [])
+    try:
+        area = arch_area(arch_path, variables)
+    except SparsecimInputError as exc:  # e.g. an example arch without area figures
+        area = {}
+        notes.append(f"area unavailable: {exc}")
     return ModelResult(
         arch=arch_name or Path(arch_path).stem,
         model=workload.shape.name,
         seq_len=workload.seq_len,
         batch=workload.batch,
         rows=list(rows.values()),
-        area_m2=arch_area(arch_path, variables),
+        area_m2=area,
         dense_macs=workload.dense_macs,
         variables=variables,
-        notes=list(workload.notes),
+        notes=notes,
         layers=layers,
     )
 

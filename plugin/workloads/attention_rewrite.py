@@ -18,9 +18,10 @@ heads keep every key. Three LAR mechanisms, each switchable so its gain shows se
   computes against all resident rows of the block (query_block + R - 1 keys, at most L) and
   out-of-window scores are masked afterwards: those are the redundant operations.
 
-Mapping cost control (assumed, documented): heads are mapped one at a time (the LAR engine works
-on one head's window at a time) and R is rounded up to a grid of tile-friendly sizes; the mapped
-cost is scaled by exact pairs / mapped pairs. The MAC count reported is the exact pair count.
+Mapping cost control (assumed, documented): R is rounded up to a grid of tile-friendly sizes
+(1, 2, 3, 4, 6, 8, 12, 16, ...), the head groups of a layer whose rounded R agree form one Einsum
+whose heads run side by side (rank h), and the mapped cost is scaled by exact pairs / mapped pairs.
+The MAC count reported is the exact pair count.
 """
 
 from __future__ import annotations
@@ -68,32 +69,63 @@ def _fixed_window_profile(profile: SpanProfile) -> list[list[HeadSpan]]:
     return [[h if h.is_global else HeadSpan(widest.window, widest.n_sink) for h in layer] for layer in profile.layers]
 
 
-def _group_einsums(layer: int, group: HeadGroup, shape_head_dim: int, batch: int, options: LarOptions) -> list[LayerEinsum]:
-    L = group.seq_len
-    R = group.key_rank
-    computed_keys = R if options.qk_sharing else min(L, options.query_block + R - 1)
-    mapped_keys = rank_grid(computed_keys, L)
-    exact_pairs = group.pairs_per_head if options.qk_sharing else L * computed_keys
-    tag = "global" if group.is_global else f"w={group.window},sink={group.n_sink}"
-    tag += f" x{group.n_heads}h"
-    ranks_qk = (("b", batch), ("h", 1), ("m", L), ("p", mapped_keys), ("e", shape_head_dim))
-    ranks_av = (("b", batch), ("h", 1), ("m", L), ("p", mapped_keys), ("f", shape_head_dim))
-    ranks_sm = (("b", batch), ("h", 1), ("m", L), ("p", rank_grid(R, L)))
-    if options.kv_reuse or mapped_keys == L:
-        # Resident rows are rewritten L / mapped_keys times as the window slides: each key once.
-        kv_bits = 8 * L / mapped_keys
-        qk = EinsumSpec("qk", ranks_qk, weight_from_dram=False, weight_bits=kv_bits)
-        av = EinsumSpec("av", ranks_av, weight_from_dram=False, weight_bits=kv_bits)
-    else:
-        qk = EinsumSpec("qk_gather", ranks_qk, weight_from_dram=False)
-        av = EinsumSpec("av_gather", ranks_av, weight_from_dram=False)
-    softmax = EinsumSpec("softmax", ranks_sm, weight_from_dram=False)
-    mac_exact = exact_pairs * shape_head_dim * batch
-    return [
-        LayerEinsum(layer, "qk", qk, count=group.n_heads, exact_operations=mac_exact, tag=tag),
-        LayerEinsum(layer, "softmax", softmax, count=group.n_heads, exact_operations=group.pairs_per_head * batch, tag=tag),
-        LayerEinsum(layer, "av", av, count=group.n_heads, exact_operations=mac_exact, tag=tag),
-    ]
+@dataclass
+class _Bucket:
+    """Head groups of one layer that map onto the same banded Einsum shape."""
+
+    mapped_keys: int
+    softmax_keys: int
+    gathered: bool
+    heads: int = 0
+    mac_pairs: int = 0  # exact (query, key) pairs computed, all heads of the bucket
+    softmax_pairs: int = 0
+    tags: list = None
+
+
+def _bucket_key(group: HeadGroup, options: LarOptions) -> tuple[int, int, bool]:
+    L, R = group.seq_len, group.key_rank
+    computed = R if options.qk_sharing else min(L, options.query_block + R - 1)
+    mapped = rank_grid(computed, L)
+    return mapped, rank_grid(R, L), not (options.kv_reuse or mapped == L)
+
+
+def _layer_einsums(layer: int, groups: list[HeadGroup], head_dim: int, batch: int, options: LarOptions) -> list[LayerEinsum]:
+    """One banded Q.K^T / softmax / P.V set per bucket of head groups with equal mapped shapes; the
+    bucket's heads run side by side (rank h), costs scaled to the exact pair count."""
+    buckets: dict[tuple, _Bucket] = {}
+    for group in groups:
+        L, R = group.seq_len, group.key_rank
+        mapped, softmax_keys, gathered = _bucket_key(group, options)
+        bucket = buckets.setdefault((mapped, softmax_keys, gathered), _Bucket(mapped, softmax_keys, gathered, tags=[]))
+        computed = R if options.qk_sharing else min(L, options.query_block + R - 1)
+        bucket.heads += group.n_heads
+        bucket.mac_pairs += group.n_heads * (group.pairs_per_head if options.qk_sharing else L * computed)
+        bucket.softmax_pairs += group.n_heads * group.pairs_per_head
+        bucket.tags.append("global" if group.is_global else f"w{group.window}" + (f"+{group.n_sink}s" if group.n_sink else ""))
+    out = []
+    for bucket in buckets.values():
+        L = groups[0].seq_len
+        H = bucket.heads
+        ranks_qk = (("b", batch), ("h", H), ("m", L), ("p", bucket.mapped_keys), ("e", head_dim))
+        ranks_av = (("b", batch), ("h", H), ("m", L), ("p", bucket.mapped_keys), ("f", head_dim))
+        ranks_sm = (("b", batch), ("h", H), ("m", L), ("p", bucket.softmax_keys))
+        if not bucket.gathered:
+            # Resident rows are rewritten L / mapped_keys times as the window slides: each key once.
+            kv_bits = 8 * L / bucket.mapped_keys
+            qk = EinsumSpec("qk", ranks_qk, weight_from_dram=False, weight_bits=kv_bits)
+            av = EinsumSpec("av", ranks_av, weight_from_dram=False, weight_bits=kv_bits)
+        else:
+            qk = EinsumSpec("qk_gather", ranks_qk, weight_from_dram=False)
+            av = EinsumSpec("av_gather", ranks_av, weight_from_dram=False)
+        softmax = EinsumSpec("softmax", ranks_sm, weight_from_dram=False)
+        tag = f"R={bucket.mapped_keys} {H}h ({','.join(sorted(set(bucket.tags)))[:40]})"
+        macs = bucket.mac_pairs * head_dim * batch
+        out += [
+            LayerEinsum(layer, "qk", qk, exact_operations=macs, tag=tag),
+            LayerEinsum(layer, "softmax", softmax, exact_operations=bucket.softmax_pairs * batch, tag=tag),
+            LayerEinsum(layer, "av", av, exact_operations=macs, tag=tag),
+        ]
+    return out
 
 
 def rewrite_attention(workload: ModelWorkload, spans: SpanProfile, options: LarOptions | None = None) -> ModelWorkload:
@@ -113,11 +145,8 @@ def rewrite_attention(workload: ModelWorkload, spans: SpanProfile, options: LarO
         attention_kinds = {"qk", "softmax", "av"}
         before = [e for e in originals if e.kind in ("q_proj", "k_proj", "v_proj")]
         after = [e for e in originals if e.kind not in attention_kinds and e not in before]
-        banded = [
-            e
-            for group in group_heads(layers[layer], workload.seq_len, shape.causal)
-            for e in _group_einsums(layer, group, shape.head_dim, workload.batch, options)
-        ]
+        groups = group_heads(layers[layer], workload.seq_len, shape.causal)
+        banded = _layer_einsums(layer, groups, shape.head_dim, workload.batch, options)
         out.extend(before + banded + after)
     rewritten = replace(workload, einsums=out, notes=list(workload.notes))
     rewritten.notes.append(f"attention: {options.label()} (span profile of {spans.model}, mass {spans.mass})")

@@ -1,0 +1,210 @@
+"""Evaluate one workload on a set of designs, in one run: the chip, its ablations, a block-sparse CIM,
+AccelForge's own example architectures (loaded from the installed package) and user arch files.
+
+Technology differs between designs: every row carries raw numbers and, where the design's node is
+known, energy and area scaled to 28 nm with hwcomponents' technology scaling (Stillmaker & Baas
+factors). All designs run the workload at 8 bit (the Einsums carry 8-bit values). Designs that
+cannot run the workload are returned with the reason instead of a result.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from sparsecim.errors import SparsecimInputError
+from sparsecim.workloads.attention_rewrite import LarOptions
+
+CHIP = "isscc23_16_2"
+TARGET_NODE = 28e-9
+
+# Nodes of AccelForge examples whose YAML does not state one (source in the comment).
+KNOWN_NODES = {
+    "tpu_v4i": 7e-9,  # TPU v4i, ISCA 2023: 7 nm
+    "nvdla": 7e-9,  # its YAML reuses the TPU v4i paper's energies (7 nm)
+}
+EXAMPLE_ARCHES = ("simba", "eyeriss", "tpu_v4i", "nvdla")
+CIM_EXAMPLES = ("wang_vlsi_2022", "sinangil_jssc_2021", "colonnade_jssc_2021", "jia_jssc_2020")
+
+
+@dataclass(frozen=True)
+class Design:
+    """One design of a comparison: an arch plus how the sparsity/span features are used."""
+
+    name: str
+    arch: str  # installed name, accelforge example name, or a YAML path
+    scheme: str = "dense"  # weight storage: chip / dense / block / ideal
+    use_sparsity: bool = False  # rewrite the weight matmuls from the sparsity profile
+    use_spans: bool = False
+    variables: tuple[tuple[str, str], ...] = ()
+    note: str = ""
+
+
+@dataclass
+class DesignOutcome:
+    design: Design
+    tech_node: float | None
+    result: object | None = None  # ModelResult
+    error: str | None = None
+    scaled_energy_factor: float | None = None
+    scaled_area_factor: float | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def chip_designs() -> list[Design]:
+    off = (("butterfly_enabled", "False"),)
+    no_lar = (("lar_enabled", "False"),)
+    return [
+        Design("chip (skipper + LAR)", CHIP, "chip", True, True, (), "ISSCC 2023 16.2 as modelled"),
+        Design("chip, skipper off", CHIP, "dense", True, True, off, "weights stored dense, butterfly absent"),
+        Design("chip, LAR off", CHIP, "chip", True, False, no_lar, "dense attention, LAR parts absent"),
+        Design("chip, both off", CHIP, "dense", True, False, off + no_lar, "given the masks, uses neither engine"),
+        Design("dense CIM", CHIP, "dense", False, False, off + no_lar, "the same macros without either engine, dense workload"),
+        Design("block-sparse CIM", CHIP, "block", True, False, off + no_lar, "prior-art style: all-zero blocks skipped"),
+    ]
+
+
+def default_designs() -> list[Design]:
+    designs = chip_designs()
+    designs += [Design(name, name, note="AccelForge example (dense)") for name in EXAMPLE_ARCHES]
+    designs += [Design(name, name, note="AccelForge CIM example (dense)") for name in CIM_EXAMPLES]
+    return designs
+
+
+def tech_node_of(arch_path: Path, name: str) -> float | None:
+    """The design's technology node: `tech_node: X` in its YAML, else the known table, else None."""
+    if name in KNOWN_NODES:
+        return KNOWN_NODES[name]
+    text = arch_path.read_text()
+    found = re.findall(r"tech_node\s*[:=|(]\s*(?:default\()?\s*([0-9.]+e-?[0-9]+)", text)
+    return float(found[0]) if found else None
+
+
+def _factors(node: float | None) -> tuple[float | None, float | None]:
+    if node is None:
+        return None, None
+    if abs(node - TARGET_NODE) < 1e-12:
+        return 1.0, 1.0
+    from hwcomponents.scaling import tech_node_area, tech_node_energy
+
+    return tech_node_energy(TARGET_NODE, node), tech_node_area(TARGET_NODE, node)
+
+
+def run_compare(request, designs: list[Design], progress=None, jobs=None) -> list[DesignOutcome]:
+    """Evaluate `request`'s workload (with its sparsity and span profiles) on every design."""
+    from sparsecim import api
+    from sparsecim.specs import find_arch
+
+    base = api.prepare(replace(request, arch=CHIP))
+    outcomes = []
+    for design in designs:
+        try:
+            arch_name, arch_path = find_arch(design.arch)
+        except SparsecimInputError as exc:
+            outcomes.append(DesignOutcome(design, None, error=str(exc)))
+            continue
+        node = tech_node_of(arch_path, arch_name)
+        e_factor, a_factor = _factors(node)
+        outcome = DesignOutcome(design, node, scaled_energy_factor=e_factor, scaled_area_factor=a_factor)
+        try:
+            variables = {**dict(request.variables if arch_name == CHIP else {}), **dict(design.variables)}
+            prepared = replace(
+                base,
+                arch_name=arch_name,
+                arch_path=arch_path,
+                variables=variables,
+                sparsity=base.sparsity if design.use_sparsity else None,
+                spans=base.spans if design.use_spans else None,
+            )
+            outcome.result = api.evaluate(
+                prepared, design.scheme, LarOptions(), progress=progress, jobs=jobs, skip_unsupported_softmax=arch_name != CHIP
+            )
+        except SparsecimInputError as exc:
+            outcome.error = str(exc)
+        except Exception as exc:  # a foreign arch can fail anywhere inside AccelForge
+            outcome.error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        outcomes.append(outcome)
+    return outcomes
+
+
+def outcome_row(o: DesignOutcome, tokens: int) -> dict:
+    """One table row (SI units); scaled columns only where the node is known."""
+    row = {"design": o.design.name, "arch": o.design.arch, "tech_nm": None if o.tech_node is None else round(o.tech_node * 1e9, 1), "error": o.error or ""}
+    if o.result is None:
+        return row
+    s = o.result.summary()
+    row.update(
+        energy_system_J=s["energy_system_J"],
+        energy_chip_J=s["energy_chip_J"],
+        energy_per_token_J=s["energy_system_J"] / tokens,
+        latency_s=s["latency_s"],
+        TOPS=s["TOPS"],
+        TOPS_per_W_chip=s["TOPS_per_W_chip"],
+        TOPS_per_W_system=s["TOPS_per_W_system"],
+        area_mm2=s["area_mm2"],
+        dense_equivalent_ops=s["dense_equivalent_ops"],
+        executed_macs=s["executed_macs"],
+    )
+    if o.scaled_energy_factor is not None:
+        row["energy_chip_J_at_28nm"] = s["energy_chip_J"] * o.scaled_energy_factor
+        row["TOPS_per_W_chip_at_28nm"] = s["TOPS_per_W_chip"] / o.scaled_energy_factor
+        row["area_mm2_at_28nm"] = s["area_mm2"] * o.scaled_area_factor
+    for comp, energy in o.result.energy_by_component_j.items():
+        row[f"energy_{comp}_J"] = energy
+    return row
+
+
+def plot_compare(rows: list[dict], path: Path, title: str) -> None:
+    """Four panels (energy per token, TOPS/W, latency, area; raw and 28 nm-scaled where known) and
+    a stacked energy breakdown by component; one PNG, written atomically."""
+    import os
+    import tempfile
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    ok = [r for r in rows if "energy_system_J" in r]
+    names = [r["design"] for r in ok]
+    x = np.arange(len(ok))
+    fig, axes = plt.subplots(2, 3, figsize=(18, 9))
+    panels = [
+        ("energy per token (J, system)", "energy_per_token_J", None),
+        ("TOPS/W (chip, dense-equivalent)", "TOPS_per_W_chip", "TOPS_per_W_chip_at_28nm"),
+        ("latency (s)", "latency_s", None),
+        ("area (mm2, modelled)", "area_mm2", "area_mm2_at_28nm"),
+    ]
+    for ax, (label, key, scaled) in zip(axes.flat, panels):
+        raw = [r.get(key) or 0 for r in ok]
+        ax.bar(x - (0.2 if scaled else 0), raw, width=0.4 if scaled else 0.6, label="raw")
+        if scaled:
+            ax.bar(x + 0.2, [r.get(scaled) or 0 for r in ok], width=0.4, label="scaled to 28 nm")
+            ax.legend(fontsize=8)
+        ax.set_title(label)
+        ax.set_yscale("log")
+        ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
+    comps = sorted({k[len("energy_") : -2] for r in ok for k in r if k.startswith("energy_") and k.endswith("_J") and k not in ("energy_system_J", "energy_chip_J", "energy_per_token_J", "energy_chip_J_at_28nm")})
+    ax = axes.flat[4]
+    bottom = np.zeros(len(ok))
+    for comp in comps:
+        values = np.array([r.get(f"energy_{comp}_J", 0.0) / r["energy_system_J"] if r["energy_system_J"] else 0 for r in ok])
+        if values.max() < 0.01:
+            continue
+        ax.bar(x, values, bottom=bottom, label=comp)
+        bottom += values
+    ax.set_title("energy breakdown (share of system energy)")
+    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
+    ax.legend(fontsize=6, ncol=2)
+    axes.flat[5].axis("off")
+    failed = [f"{r['design']}: {r['error'][:80]}" for r in rows if r.get("error")]
+    axes.flat[5].text(0, 1, "not run:\n" + "\n".join(failed) if failed else "all designs ran", va="top", fontsize=7, wrap=True)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
+    os.close(fd)
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)
