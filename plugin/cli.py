@@ -393,6 +393,43 @@ def compare(
 
 
 @app.command()
+def validate(
+    weights: WeightsOpt = None,
+    published: Annotated[Optional[Path], typer.Option(help="Published-figures YAML (default: the copy shipped with sparsecim)")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for validation.md, validation.csv and plots")] = Path("validation"),
+    jobs: JobsOpt = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Modelled vs published figures of the chip, with error and assumed conditions (table + markdown report + plots)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from sparsecim.validate import validate as run_validation
+    from sparsecim.validate import write_report
+    from sparsecim.workloads.checkpoint import bundled_checkpoint
+
+    if out.exists() and not out.is_dir():
+        raise SparsecimInputError(f"--out must be a folder: {out}")
+    report = run_validation(weights or bundled_checkpoint("all-minilm-l6-v2"), published, progress=_progress_printer(quiet), jobs=jobs)
+    table = Table(title="ISSCC 2023 16.2: modelled vs published")
+    for col in ["figure", "published", "modelled", "error", "status", "conditions / why not"]:
+        table.add_column(col, justify="right" if col in ("published", "modelled", "error") else "left")
+    for c in report.checks:
+        err = c.error_pct
+        table.add_row(
+            c.key,
+            f"{c.published} {c.unit}",
+            "" if c.modelled is None else f"{c.modelled:.4g}",
+            "" if err is None else f"{err:+.1f} %",
+            c.status,
+            (c.conditions + (f" [{c.caveat}]" if c.caveat else ""))[:110],
+        )
+    Console(width=200).print(table)
+    files = write_report(report, out)
+    typer.echo("wrote " + ", ".join(str(f) for f in files))
+
+
+@app.command()
 def archs() -> None:
     """List the installed architecture specs and their variables."""
     from sparsecim.specs import installed_archs, spec_variables

@@ -43,7 +43,9 @@ def sparsity_curve(request, sparsities: list[float], method: str = "magnitude", 
     points = []
     for s in sparsities:
         if request.weights is not None:
-            sparsity = api.SparsityOptions(prune=f"{method}:{s:g}")
+            # `method` is a name ("magnitude") or a template with S for the sparsity ("hybrid:S:scope=matrix").
+            prune = method.replace("S", f"{s:g}") if "S" in method else f"{method}:{s:g}"
+            sparsity = api.SparsityOptions(prune=prune)
         else:
             sparsity = api.SparsityOptions(density=1.0 - s)
         prepared = api.prepare(replace(request, sparsity=sparsity))
