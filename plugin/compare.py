@@ -56,12 +56,12 @@ def chip_designs() -> list[Design]:
     off = (("butterfly_enabled", "False"),)
     no_lar = (("lar_enabled", "False"),)
     return [
-        Design("chip (skipper + LAR)", CHIP, "chip", True, True, (), "ISSCC 2023 16.2 as modelled"),
-        Design("chip, skipper off", CHIP, "dense", True, True, off, "weights stored dense, butterfly absent"),
-        Design("chip, LAR off", CHIP, "chip", True, False, no_lar, "dense attention, LAR parts absent"),
-        Design("chip, both off", CHIP, "dense", True, False, off + no_lar, "given the masks, uses neither engine"),
-        Design("dense CIM", CHIP, "dense", False, False, off + no_lar, "the same macros without either engine, dense workload"),
-        Design("block-sparse CIM", CHIP, "block", True, False, off + no_lar, "prior-art style: all-zero blocks skipped"),
+        Design("chip", CHIP, "chip", True, True, (), "ISSCC 2023 16.2 as modelled"),
+        Design("chip-no-skipper", CHIP, "dense", True, True, off, "weights stored dense, butterfly absent"),
+        Design("chip-no-LAR", CHIP, "chip", True, False, no_lar, "dense attention, LAR parts absent"),
+        Design("chip-both-off", CHIP, "dense", True, False, off + no_lar, "given the masks, uses neither engine"),
+        Design("dense-CIM", CHIP, "dense", False, False, off + no_lar, "the same macros without either engine, dense workload"),
+        Design("block-sparse-CIM", CHIP, "block", True, False, off + no_lar, "prior-art style: all-zero blocks skipped"),
     ]
 
 

@@ -4,12 +4,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
 
 from sparsecim.errors import SparsecimInputError
 
 
-def sweep_command(spec_path: Path, scheduler: str | None, cluster: str | None, workers: int | None, quiet: bool) -> None:
-    """Evaluate every point of a sweep YAML (resuming a previous run), write the table and the Pareto plot."""
+def sweep_command(
+    spec_path: Annotated[Path, typer.Argument(help="Sweep file (docs/sweeps.md)")],
+    scheduler: Annotated[Optional[str], typer.Option(help="Dask scheduler address, e.g. tcp://host:8786")] = None,
+    cluster: Annotated[Optional[str], typer.Option(help="'local': start a Dask LocalCluster for this sweep")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="Worker processes (default: SPARSECIM_JOBS or min(2, CPUs))")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar")] = False,
+) -> None:
+    """Sweep spec variables, sparsity, spans and workloads (grid or random) into one table and a Pareto
+    plot; resumes an interrupted sweep; local processes or Dask."""
     from sparsecim.sweep.execute import run_sweep
     from sparsecim.sweep.spec import load_sweep
 
@@ -51,22 +61,23 @@ def sweep_command(spec_path: Path, scheduler: str | None, cluster: str | None, w
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m sparsecim.sweep.command SWEEP.yaml [--scheduler ADDR | --cluster local] [--workers N] [--quiet]`
-    (the same as `sparsecim sweep` once registered); input errors: one line, exit code 2."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="sparsecim sweep")
-    parser.add_argument("spec", type=Path)
-    parser.add_argument("--scheduler")
-    parser.add_argument("--cluster")
-    parser.add_argument("--workers", type=int)
-    parser.add_argument("--quiet", action="store_true")
-    args = parser.parse_args(argv)
+    """`python -m sparsecim.sweep.command SWEEP.yaml [options]`, the same as `sparsecim sweep`;
+    input errors: one line on stderr, exit code 2."""
+    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
+    app.command()(sweep_command)
     try:
-        sweep_command(args.spec, args.scheduler, args.cluster, args.workers, args.quiet)
+        app(args=argv, prog_name="sparsecim sweep", standalone_mode=False)
     except SparsecimInputError as exc:
         print(f"sparsecim: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("sparsecim: interrupted; finished points are saved, run again to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if hasattr(exc, "format_message"):  # typer's usage errors
+            print(f"sparsecim: error: {' '.join(exc.format_message().split())}", file=sys.stderr)
+            return 2
+        raise
     return 0
 
 

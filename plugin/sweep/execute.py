@@ -220,11 +220,11 @@ def _worker_init() -> None:
 
 
 def run_dask(tasks: list[PointTask], client) -> Iterator[dict]:
-    """Submit every point to a Dask client (earlier points first); a task that fails on the
-    cluster itself (e.g. its worker died repeatedly) becomes an error record."""
+    """Submit every point to a Dask client (in the order given: higher priority first); a task that
+    fails on the cluster itself (e.g. its worker died repeatedly) becomes an error record."""
     from distributed import as_completed
 
-    futures = {client.submit(evaluate_point, t, pure=False, priority=-t.index): t for t in tasks}
+    futures = {client.submit(evaluate_point, t, pure=False, priority=len(tasks) - i): t for i, t in enumerate(tasks)}
     try:
         for future in as_completed(list(futures)):
             task = futures[future]
