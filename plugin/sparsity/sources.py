@@ -51,7 +51,9 @@ def from_pruned_weights(path: str | Path, method: str, rules: PackingRules, mode
     weights = _layer_weights(load_weights(path))
     if not weights:
         raise SparsecimInputError(f"{Path(path).name}: no transformer layer matrices found")
-    masks = prune(weights, parsed)
+    # A weight that is already zero in the file is not stored whatever the method keeps, so a
+    # checkpoint pruned elsewhere keeps its own zeros (e.g. with magnitude:0).
+    masks = {name: mask & (weights[name] != 0) for name, mask in prune(weights, parsed).items()}
     return profile_from_masks(model, masks, f"pruned:{method}", rules)
 
 
