@@ -162,6 +162,7 @@ def spans(
     seq_len: SeqOpt = 128,
     mass: Annotated[float, typer.Option(help="Attention mass each head's window must hold, in (0, 1]")] = 0.9,
     sinks: Annotated[int, typer.Option(help="Always-attended first tokens ([CLS]) counted as captured")] = 1,
+    like: Annotated[Optional[str], typer.Option(help="Stretch the measured layers onto this preset's layer count (same head count), e.g. bert-base")] = None,
 ) -> None:
     """Measure per-head local attention spans from real attention maps and save the span profile."""
     from sparsecim.attention.measure import measure_spans
@@ -177,6 +178,12 @@ def spans(
             raise SparsecimInputError(f"text file not found: {text}")
         texts = text.read_text(encoding="utf-8", errors="replace")
     profile = measure_spans(str(model_file), texts, seq_len=seq_len, mass=mass, n_sink=sinks, text_source=str(text) if text else None)
+    if like is not None:
+        from sparsecim.attention.profile import stretch_layers
+        from sparsecim.workloads.shapes import preset
+
+        target = preset(like)
+        profile = stretch_layers(profile, target.n_layers, target.n_heads, target.name)
     profile.save(out)
     n_global = sum(h.is_global for layer in profile.layers for h in layer)
     n_heads = sum(len(layer) for layer in profile.layers)

@@ -229,3 +229,16 @@ class SpanProfile:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
             raise SparsecimInputError(f"{path}: invalid YAML ({first})") from None
         return cls.from_dict(data, source=os.path.basename(path))
+
+
+def stretch_layers(profile: SpanProfile, n_layers: int, n_heads: int, model: str) -> SpanProfile:
+    """A profile for a deeper model with the same head count: layer i takes measured layer
+    floor(i * measured / n_layers) (assumed: span patterns follow relative depth). The model name
+    records where the spans came from."""
+    from dataclasses import replace
+
+    if profile.heads_per_layer and any(h != n_heads for h in profile.heads_per_layer):
+        raise SparsecimInputError(f"cannot stretch a {profile.heads_per_layer[0]}-head profile onto a {n_heads}-head model")
+    source = len(profile.layers)
+    layers = [list(profile.layers[i * source // n_layers]) for i in range(n_layers)]
+    return replace(profile, layers=layers, model=model, text_source=f"{profile.text_source or 'default text'}; stretched from {profile.model}")
