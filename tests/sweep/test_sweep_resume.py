@@ -111,3 +111,11 @@ def test_scheduler_and_cluster_together_rejected(tmp_path):
     path.write_text("axes:\n  density: [0.5]\n")
     with pytest.raises(SparsecimInputError, match="not both"):
         run_sweep(load_sweep(path), scheduler="tcp://127.0.0.1:1", cluster="local")
+
+
+def test_unknown_cluster_kind_rejected_before_running(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text("axes:\n  density: [0.5]\n")
+    with pytest.raises(SparsecimInputError, match="--cluster supports 'local'"):
+        run_sweep(load_sweep(path), cluster="slurm")
+    assert not (tmp_path / "sweep_results").exists()

@@ -145,3 +145,16 @@ def test_pareto_mask_matches_definition(pairs, y_goal):
     for i in range(len(x)):
         dominated = any(x[j] <= x[i] and ys[j] <= ys[i] and (x[j] < x[i] or ys[j] < ys[i]) for j in range(len(x)))
         assert mask[i] == (not dominated)
+
+
+def test_schedule_order_spreads_points_that_share_einsums(tmp_path):
+    from sparsecim.sweep.execute import schedule_order
+
+    deeper = {**TINY, "name": "tiny-2", "n_layers": 2}
+    # i = density*4 + lanes*2 + model: models differing only in depth share every Einsum, so the
+    # depth-2 points (odd i) follow; the rest alternate between lane counts (different arch).
+    spec = parse_sweep({"fixed": {"seq_len": 32}, "axes": {"density": [0.2, 0.5], "butterfly_lanes": [4, 8], "model": [TINY, deeper]}}, tmp_path / "s.yaml")
+    assert [p.index for p in schedule_order(expand_points(spec))] == [0, 2, 4, 6, 1, 3, 5, 7]
+    # i = lanes*2 + density: all distinct; round-robin over the two architectures.
+    spec = parse_sweep({"fixed": {"model": TINY}, "axes": {"butterfly_lanes": [4, 8], "density": [0.2, 0.5]}}, tmp_path / "s.yaml")
+    assert [p.index for p in schedule_order(expand_points(spec))] == [0, 2, 1, 3]
