@@ -66,7 +66,11 @@ def main(argv: list[str] | None = None) -> int:
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
     app.command()(sweep_command)
     try:
-        app(args=argv, prog_name="sparsecim sweep", standalone_mode=False)
+        code = app(args=argv, prog_name="sparsecim sweep", standalone_mode=False)
+        if code == 130:  # typer turns Ctrl-C into exit code 130 (returned, not raised, here)
+            print("sparsecim: interrupted; finished points are saved, run again to resume", file=sys.stderr)
+        if isinstance(code, int):
+            return code
     except SparsecimInputError as exc:
         print(f"sparsecim: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ many of its distinct Einsums were already cached when it started (`cached_einsum
 mapped (`mapped_einsums`); the counts come from the first progress report of
 `sparsecim.model.runner.map_all`, which is the number of cache hits it found before mapping.
 Two workers that start the same uncached Einsum at once both map it (and both count it as mapped);
-`schedule_order` makes that rare by interleaving points of different architectures.
+`schedule_order` makes that rare.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -251,7 +251,7 @@ def dask_client(scheduler: str | None, cluster: str | None, workers: int | None)
     if scheduler is not None:
         try:
             client = Client(scheduler, timeout="20s")
-        except OSError as exc:
+        except (OSError, ValueError, TypeError) as exc:
             raise SparsecimInputError(f"cannot reach Dask scheduler {scheduler}: {' '.join(str(exc).split())}") from None
         try:
             yield client
@@ -283,19 +283,42 @@ def dask_client(scheduler: str | None, cluster: str | None, workers: int | None)
 
 
 def schedule_order(points: list[SweepPoint]) -> list[SweepPoint]:
-    """Round-robin over groups of points that share an architecture and workload shape (all inputs but
-    sparsity, spans and LAR switches): the first point of each group maps the group's shared Einsums
-    while other workers start other groups, so later points of the group find them cached."""
-    groups: dict[str, list[SweepPoint]] = {}
+    """An order that lets the mapping cache do its work when several workers run at once.
+
+    Points whose inputs differ only in model depth (n_layers, name, max_seq_len) have the same
+    distinct Einsums ("same signature"); points that differ only in sparsity, spans or LAR switches
+    still share their attention Einsums ("same group"). First come the first point of each signature,
+    round-robin over groups (so workers running at the same time rarely need the same Einsum), then
+    all other points, which then find their Einsums cached."""
     varying = set(SPARSITY_KEYS) | set(SPAN_KEYS) | set(LAR_KEYS)
+    leaders: list[SweepPoint] = []
+    followers: list[SweepPoint] = []
+    seen: set[str] = set()
     for p in points:
-        group = json.dumps({k: v for k, v in p.inputs.items() if k not in varying}, sort_keys=True, default=str)
-        groups.setdefault(group, []).append(p)
+        signature = _signature(p.inputs, set())
+        (followers if signature in seen else leaders).append(p)
+        seen.add(signature)
+    groups: dict[str, list[SweepPoint]] = {}
+    for p in leaders:
+        groups.setdefault(_signature(p.inputs, varying), []).append(p)
     ordered = []
     lists = list(groups.values())
     for i in range(max((len(g) for g in lists), default=0)):
         ordered.extend(g[i] for g in lists if i < len(g))
-    return ordered
+    return ordered + followers
+
+
+def _signature(inputs: dict, leave_out: set[str]) -> str:
+    """The inputs that decide a point's Einsums: all but `leave_out`, the model by its layer shape."""
+    from sparsecim.workloads.shapes import preset
+
+    model = inputs.get("model")
+    if model is not None:
+        shape = dict(model) if isinstance(model, dict) else asdict(preset(model))
+        for depth_only in ("name", "n_layers", "max_seq_len"):
+            shape.pop(depth_only, None)
+        inputs = {**inputs, "model": shape}
+    return json.dumps({k: v for k, v in inputs.items() if k not in leave_out}, sort_keys=True, default=str)
 
 
 # ---- a whole sweep ---------------------------------------------------------------------------------
@@ -350,6 +373,8 @@ def run_sweep(
 
     if scheduler is not None and cluster is not None:
         raise SparsecimInputError("give --scheduler or --cluster, not both")
+    if cluster is not None and cluster != "local":
+        raise SparsecimInputError(f"--cluster supports 'local' (a Dask LocalCluster), got {cluster!r}")
     if workers is not None and workers < 1:
         raise SparsecimInputError(f"--workers must be >= 1, got {workers}")
     start = time.perf_counter()

@@ -181,6 +181,8 @@ def parse_sweep(data, path: Path) -> SweepSpec:
         if n is None:
             raise SparsecimInputError(f"{where}: mode random needs n (number of points)")
         n = _int(n, "n", where, minimum=1)
+        if n > MAX_POINTS:
+            raise SparsecimInputError(f"{where}: n {n} exceeds {MAX_POINTS}")
     elif n is not None:
         raise SparsecimInputError(f"{where}: n is for mode random (a grid's size is the product of its axes)")
 
@@ -267,7 +269,10 @@ def _range(key: str, raw: dict, mode: str, base: Path, where: str) -> list | Ran
     if mode == "grid":
         if "num" not in raw:
             raise SparsecimInputError(f"{where}: axis {key!r}: a grid range needs num (number of values)")
-        r = Range(low, high, _int(raw["num"], f"axis {key!r} num", where, minimum=1), log, integer)
+        num = _int(raw["num"], f"axis {key!r} num", where, minimum=1)
+        if num > MAX_POINTS:
+            raise SparsecimInputError(f"{where}: axis {key!r}: num {num} exceeds {MAX_POINTS}")
+        r = Range(low, high, num, log, integer)
         return [_value(key, v, base, where) for v in r.grid()]
     if "num" in raw:
         raise SparsecimInputError(f"{where}: axis {key!r}: num is for grid mode (random mode samples n points)")

@@ -19,8 +19,9 @@ heads keep every key. Three LAR mechanisms, each switchable so its gain shows se
   out-of-window scores are masked afterwards: those are the redundant operations.
 
 Mapping cost control (assumed, documented): R is rounded up to a grid of tile-friendly sizes
-(1, 2, 3, 4, 6, 8, 12, 16, ...), the head groups of a layer whose rounded R agree form one Einsum
-whose heads run side by side (rank h), and the mapped cost is scaled by exact pairs / mapped pairs.
+(powers of two, or L), the head groups of a layer whose rounded R agree form one Einsum
+whose heads run side by side (rank h, rounded up to a power of two), and the mapped cost is scaled
+by exact pairs / mapped pairs.
 The MAC count reported is the exact pair count.
 """
 
@@ -49,15 +50,10 @@ class LarOptions:
 
 
 def rank_grid(value: int, limit: int) -> int:
-    """Round up to the next of 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (powers of two and 1.5x), capped at limit."""
+    """Round up to the next power of two, capped at limit (the sequence length)."""
     if value >= limit:
         return limit
-    size = 1
-    while True:
-        for candidate in (size, size * 3 // 2 if size >= 2 else size):
-            if candidate >= value:
-                return min(candidate, limit)
-        size *= 2
+    return min(limit, 1 << max(0, (value - 1).bit_length()))
 
 
 def _fixed_window_profile(profile: SpanProfile) -> list[list[HeadSpan]]:
@@ -105,7 +101,9 @@ def _layer_einsums(layer: int, groups: list[HeadGroup], head_dim: int, batch: in
     out = []
     for bucket in buckets.values():
         L = groups[0].seq_len
-        H = bucket.heads
+        # Heads side by side, rounded up to a power of two so that layers share mapped shapes (the
+        # cost is scaled back to the exact pairs below).
+        H = 1 << (bucket.heads - 1).bit_length()
         ranks_qk = (("b", batch), ("h", H), ("m", L), ("p", bucket.mapped_keys), ("e", head_dim))
         ranks_av = (("b", batch), ("h", H), ("m", L), ("p", bucket.mapped_keys), ("f", head_dim))
         ranks_sm = (("b", batch), ("h", H), ("m", L), ("p", bucket.softmax_keys))
@@ -118,7 +116,7 @@ def _layer_einsums(layer: int, groups: list[HeadGroup], head_dim: int, batch: in
             qk = EinsumSpec("qk_gather", ranks_qk, weight_from_dram=False)
             av = EinsumSpec("av_gather", ranks_av, weight_from_dram=False)
         softmax = EinsumSpec("softmax", ranks_sm, weight_from_dram=False)
-        tag = f"R={bucket.mapped_keys} {H}h ({','.join(sorted(set(bucket.tags)))[:40]})"
+        tag = f"R={bucket.mapped_keys} {bucket.heads}h ({','.join(sorted(set(bucket.tags)))[:40]})"
         macs = bucket.mac_pairs * head_dim * batch
         out += [
             LayerEinsum(layer, "qk", qk, exact_operations=macs, tag=tag),
