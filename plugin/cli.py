@@ -436,6 +436,11 @@ def validate(
     typer.echo("wrote " + ", ".join(str(f) for f in files))
 
 
+from sparsecim.sweep.command import sweep_command  # noqa: E402  (registered below)
+
+app.command("sweep")(sweep_command)
+
+
 @app.command()
 def archs() -> None:
     """List the installed architecture specs and their variables."""
@@ -448,8 +453,17 @@ def archs() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning every input error into one line and exit code 2."""
+    import os
+    import warnings
+
+    # joblib's loky resource tracker (a child process) may warn about semaphores at shutdown;
+    # keep stderr to the one line a user needs.
+    os.environ.setdefault("PYTHONWARNINGS", "ignore:resource_tracker:UserWarning")
+    warnings.filterwarnings("ignore", message="resource_tracker", category=UserWarning)
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and code:
+            return code  # e.g. 130 when typer caught Ctrl-C
     except SparsecimInputError as exc:
         print(f"sparsecim: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

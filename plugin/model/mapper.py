@@ -22,7 +22,7 @@ import yaml
 from sparsecim.errors import SparsecimInputError
 from sparsecim.workloads.einsums import EinsumSpec
 
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 # First search with at most this many pmapping templates (8-15x faster; on the chip's BERT shapes it
 # found the same best energy-delay product as the full search, bench/bench_mapper_search.py); if it
 # finds no valid mapping (e.g. activations larger than the global buffer), search all templates.
@@ -66,6 +66,21 @@ def default_cache_dir() -> Path:
     return Path(base) / "sparsecim"
 
 
+def _normalised(variables: dict) -> dict:
+    """Variables as Python values ("8" from the CLI and 8 from a sweep give the same key)."""
+    import ast
+
+    out = {}
+    for key, value in variables.items():
+        if isinstance(value, str):
+            try:
+                value = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                pass
+        out[key] = value
+    return out
+
+
 def _cache_key(arch_text: str, variables: dict, einsum: EinsumSpec, mapper_text: str = "") -> str:
     import accelforge
 
@@ -75,7 +90,7 @@ def _cache_key(arch_text: str, variables: dict, einsum: EinsumSpec, mapper_text:
             "accelforge": getattr(accelforge, "__version__", "?"),
             "arch": arch_text,
             "mapper": mapper_text,
-            "variables": variables,
+            "variables": _normalised(variables),
             "einsum": asdict(einsum),
         },
         sort_keys=True,
@@ -226,10 +241,12 @@ def _map_uncached(arch_path: Path, einsum: EinsumSpec, variables: dict) -> Einsu
             raise SparsecimInputError(f"mapping failed on {arch_path.name}: {_one_line(exc)}") from None
     if len(mappings.data) == 0:
         raise SparsecimInputError(f"no valid mapping of {einsum.form} {einsum.rank_sizes} on {arch_path.name}")
-    # Several Pareto-optimal mappings (energy vs latency): take the lowest energy-delay product.
+    # Several Pareto-optimal mappings (energy vs latency): take the lowest energy, then the fastest
+    # (energy-first keeps "less work never costs more energy" true; EDP picks broke it).)
     data = mappings.data
-    edp = data["Total<SEP>energy"].astype(float) * data.get("Total<SEP>latency", 1.0)
-    best = int(edp.values.argmin())
+    energy = data["Total<SEP>energy"].astype(float).values
+    latency = data["Total<SEP>latency"].astype(float).values if "Total<SEP>latency" in data else energy * 0
+    best = min(range(len(energy)), key=lambda i: (energy[i], latency[i]))
     local = deepcopy(spec)
     local.model.metrics = local.mapper.info_metrics
     mapping_obj = data.iloc[best]["Total<SEP>mapping"](_for_model=True)

@@ -49,11 +49,17 @@ class LarOptions:
         return "LAR full" if not off else "LAR without " + "+".join(off)
 
 
+# The LAR engine moves K/V in slides of whole buffer rows: a resident key tile is at least this many
+# rows (the 8-row slide buffer of the arch's lar_window_bytes default; assumed). Narrower windows
+# run on an 8-row tile with the extra keys gated (their pairs are not counted).
+MIN_KEY_TILE = 8
+
+
 def rank_grid(value: int, limit: int) -> int:
-    """Round up to the next power of two, capped at limit (the sequence length)."""
+    """Round up to the next power of two, at least MIN_KEY_TILE, capped at limit (the sequence length)."""
     if value >= limit:
         return limit
-    return min(limit, 1 << max(0, (value - 1).bit_length()))
+    return min(limit, max(MIN_KEY_TILE, 1 << max(0, (value - 1).bit_length())))
 
 
 def _fixed_window_profile(profile: SpanProfile) -> list[list[HeadSpan]]:
