@@ -158,9 +158,6 @@ def outcome_row(o: DesignOutcome, tokens: int) -> dict:
 def plot_compare(rows: list[dict], path: Path, title: str) -> None:
     """Four panels (energy per token, TOPS/W, latency, area; raw and 28 nm-scaled where known) and
     a stacked energy breakdown by component; one PNG, written atomically."""
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -203,8 +200,6 @@ def plot_compare(rows: list[dict], path: Path, title: str) -> None:
     axes.flat[5].text(0, 1, "not run:\n" + "\n".join(failed) if failed else "all designs ran", va="top", fontsize=7, wrap=True)
     fig.suptitle(title)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    from sparsecim.report import save_figure_atomic
+
+    save_figure_atomic(fig, path, dpi=110)

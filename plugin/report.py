@@ -212,3 +212,19 @@ def baselines_table(results: dict[str, ModelResult]) -> Table:
             f"{dense_bits / r['cim_weight_bits']:.2f}x less" if dense_bits and r["cim_weight_bits"] else "-",
         )
     return table
+
+
+def save_figure_atomic(fig, path: Path, dpi: int = 120) -> None:
+    """Save a matplotlib figure as PNG: the file appears whole or not at all; closes the figure."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.unlink(tmp)

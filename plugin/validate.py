@@ -186,25 +186,19 @@ def write_report(report: ValidationReport, folder: Path) -> list[Path]:
     """validation.md, validation.csv and two plots in `folder` (each written atomically)."""
     import csv
     import io
-    import os
-    import tempfile
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from sparsecim.report import write_text_atomic
+    from sparsecim.report import save_figure_atomic, write_text_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
     written = []
 
     def save(fig, name):
-        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".png")
-        os.close(fd)
-        fig.savefig(tmp, dpi=110)
-        plt.close(fig)
-        os.replace(tmp, folder / name)
+        save_figure_atomic(fig, folder / name, dpi=110)
         written.append(folder / name)
 
     fig, ax = plt.subplots(figsize=(6.5, 4))

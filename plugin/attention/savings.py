@@ -71,9 +71,6 @@ def attention_savings(prepared, progress=None, jobs=None) -> list[AttentionCost]
 
 def plot_span_histogram(profile: SpanProfile, path: Path) -> None:
     """Histogram of measured windows (local heads) with the global heads as a separate bar; PNG, atomic."""
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -98,8 +95,6 @@ def plot_span_histogram(profile: SpanProfile, path: Path) -> None:
     ax2.set_title("window per head (white: global)")
     fig.colorbar(im, ax=ax2)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    from sparsecim.report import save_figure_atomic
+
+    save_figure_atomic(fig, path)

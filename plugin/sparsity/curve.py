@@ -60,9 +60,6 @@ def sparsity_curve(request, sparsities: list[float], method: str = "magnitude", 
 
 def plot_curve(points: list[CurvePoint], path: Path, title: str) -> None:
     """TOPS/W (chip) vs weight sparsity, one line per scheme, written atomically as PNG."""
-    import os
-    import tempfile
-
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,8 +76,6 @@ def plot_curve(points: list[CurvePoint], path: Path, title: str) -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=120)
-    plt.close(fig)
-    os.replace(tmp, path)
+    from sparsecim.report import save_figure_atomic
+
+    save_figure_atomic(fig, path)

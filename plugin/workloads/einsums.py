@@ -7,7 +7,7 @@ the same shape compare equal: the runner maps each distinct `EinsumSpec` once an
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Literal
 
 from sparsecim.errors import SparsecimInputError
