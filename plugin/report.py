@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import SparsecimInputError, publish
 from sparsecim.model.runner import ModelResult
 
 
@@ -134,7 +134,7 @@ def write_text_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -223,7 +223,7 @@ def save_figure_atomic(fig, path: Path, dpi: int = 120) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         plt.close(fig)
         if os.path.exists(tmp):

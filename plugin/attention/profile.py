@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import SparsecimInputError, publish
 
 _PROFILE_KEYS = ("model", "seq_len", "causal", "mass", "text_source", "layers")
 _HEAD_KEYS = ("window", "n_sink", "global")
@@ -211,7 +211,7 @@ class SpanProfile:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(text)
-            os.replace(tmp, path)
+            publish(tmp, path)
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)

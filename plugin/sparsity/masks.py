@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import SparsecimInputError, publish
 from sparsecim.sparsity.weights import is_conv1d_name
 
 
@@ -60,7 +60,7 @@ def save_masks(path: str | Path, masks: Mapping[str, np.ndarray]) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             np.savez_compressed(stream, **{name: np.asarray(mask, dtype=bool) for name, mask in masks.items()})
-        os.replace(temp, path)
+        publish(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import SparsecimInputError, publish
 from sparsecim.sparsity.packing import PackingRules, PackingStats, analyze_mask
 from sparsecim.sparsity.weights import ROLES, classify_tensor
 
@@ -183,7 +183,7 @@ class SparsityProfile:
         try:
             with os.fdopen(handle, "w") as stream:
                 stream.write(text)
-            os.replace(temp, path)
+            publish(temp, path)
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise

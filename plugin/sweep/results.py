@@ -11,6 +11,8 @@ Layout of a sweep's output folder:
 
 from __future__ import annotations
 
+from sparsecim.errors import publish
+
 import json
 import math
 import os
@@ -55,7 +57,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
