@@ -463,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = app(args=argv, standalone_mode=False)
         if isinstance(code, int) and code:
-            return code  # e.g. 130 when typer caught Ctrl-C
+            if code == 130:  # typer caught Ctrl-C
+                print("sparsecim: interrupted (a sweep keeps its finished points: run it again to resume)", file=sys.stderr)
+            return code
     except SparsecimInputError as exc:
         print(f"sparsecim: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
