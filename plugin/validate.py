@@ -168,7 +168,10 @@ def validate(weights: str | Path, published: str | Path | None = None, progress=
         if key in produce:
             check.modelled, check.conditions, note = produce[key]
             check.caveat = "; ".join(x for x in (check.caveat, note) if x)
-            check.status = "calibrated" if note.startswith("calibrated") else "input" if note.startswith("input") else _status(check)
+            check.status = _status(check)
+            if note.startswith(("calibrated", "input")):  # consistent by construction, not a check
+                kind = "calibrated" if note.startswith("calibrated") else "input"
+                check.status = kind if check.status.startswith("ok") else f"{kind}, but OUTSIDE +-10%"
         elif key in cannot:
             check.status = "cannot produce"
             check.conditions = cannot[key]

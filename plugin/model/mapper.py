@@ -22,7 +22,7 @@ import yaml
 from sparsecim.errors import SparsecimInputError
 from sparsecim.workloads.einsums import EinsumSpec
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 # First search with at most this many pmapping templates (8-15x faster; on the chip's BERT shapes it
 # found the same best energy-delay product as the full search, bench/bench_mapper_search.py); if it
 # finds no valid mapping (e.g. activations larger than the global buffer), search all templates.
@@ -241,12 +241,11 @@ def _map_uncached(arch_path: Path, einsum: EinsumSpec, variables: dict) -> Einsu
             raise SparsecimInputError(f"mapping failed on {arch_path.name}: {_one_line(exc)}") from None
     if len(mappings.data) == 0:
         raise SparsecimInputError(f"no valid mapping of {einsum.form} {einsum.rank_sizes} on {arch_path.name}")
-    # Several Pareto-optimal mappings (energy vs latency): take the lowest energy, then the fastest
-    # (energy-first keeps "less work never costs more energy" true; EDP picks broke it).)
+    # Several Pareto-optimal mappings (energy vs latency): take the lowest energy-delay product.
     data = mappings.data
     energy = data["Total<SEP>energy"].astype(float).values
-    latency = data["Total<SEP>latency"].astype(float).values if "Total<SEP>latency" in data else energy * 0
-    best = min(range(len(energy)), key=lambda i: (energy[i], latency[i]))
+    latency = data["Total<SEP>latency"].astype(float).values if "Total<SEP>latency" in data else energy * 0 + 1
+    best = min(range(len(energy)), key=lambda i: (energy[i] * latency[i], energy[i]))
     local = deepcopy(spec)
     local.model.metrics = local.mapper.info_metrics
     mapping_obj = data.iloc[best]["Total<SEP>mapping"](_for_model=True)

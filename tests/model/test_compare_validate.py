@@ -71,7 +71,9 @@ def test_validate_report_lists_every_published_figure(minilm_file, tmp_path):
         assert f"| {key} |" in report, key
     with open(tmp_path / "val" / "validation.csv") as f:
         rows = {r["figure"]: r for r in csv.DictReader(f)}
-    assert rows["figures.peak_throughput_8b_normalised"]["status"] == "calibrated"
+    # Calibrated figures must actually come out within 10 % (the calibration still holds).
+    for key in ("figures.peak_throughput_8b_normalised", "figures.die_area", "figures.area_efficiency_8b_normalised"):
+        assert rows[key]["status"] == "calibrated", (key, rows[key])
     # Every row either has a modelled value with an error, or says why it cannot be produced.
     for key, row in rows.items():
         assert row["modelled"] or row["status"] == "cannot produce", key
