@@ -1,0 +1,59 @@
+"""A 20-point sweep of the real all-MiniLM-L6-v2 (pruned real weights) through a Dask LocalCluster
+started here; rows are checked against single `api` evaluations of the same points."""
+
+import pandas as pd
+import pytest
+import yaml
+from distributed import LocalCluster
+
+from sparsecim import api
+from sparsecim.sweep.command import sweep_command
+
+SPARSITIES = [0.5, 0.75]
+VOLTAGES = [0.6, 0.7, 0.8, 0.9, 1.0]
+MACROS = [9, 18]
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory, minilm_file):
+    folder = tmp_path_factory.mktemp("minilm-sweep")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SPARSECIM_CACHE_DIR", str(folder / "cache"))  # before the cluster: its workers inherit it
+    spec = {
+        "name": "minilm",
+        "fixed": {"model": "all-minilm-l6-v2", "weights": str(minilm_file), "seq_len": 16, "prune_method": "magnitude"},
+        "axes": {"sparsity": SPARSITIES, "voltage": VOLTAGES, "n_macros": MACROS},
+        "pareto": {"x": "area_mm2", "y": "energy_per_token_J"},
+        "output": "out",
+    }
+    path = folder / "sweep.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit="2GiB", dashboard_address=None) as cluster:
+            sweep_command(path, scheduler=cluster.scheduler_address, cluster=None, workers=None, quiet=True)
+        yield folder / "out", minilm_file
+    finally:
+        mp.undo()
+
+
+def test_twenty_points_all_ok(swept):
+    df = pd.read_parquet(swept[0] / "results.parquet")
+    assert len(df) == 20 and df["key"].is_unique and (df["status"] == "ok").all(), df.get("error")
+
+
+@pytest.mark.parametrize("sparsity, voltage, macros", [(0.5, 0.6, 9), (0.75, 1.0, 18), (0.75, 0.8, 9)])
+def test_rows_equal_single_runs(swept, sparsity, voltage, macros):
+    out, weights = swept
+    df = pd.read_parquet(out / "results.parquet")
+    row = df[(df["sparsity"] == sparsity) & (df["voltage"] == voltage) & (df["n_macros"] == macros)].iloc[0]
+    result = api.run(None, weights=weights, seq_len=16, prune=f"magnitude:{sparsity}", variables={"voltage": voltage, "n_macros": macros}, jobs=1)
+    summary = result.summary()
+    for metric in ("energy_chip_J", "energy_system_J", "latency_s", "executed_macs", "TOPS_per_W_chip", "area_mm2"):
+        assert row[metric] == pytest.approx(summary[metric], rel=1e-9), metric
+
+
+def test_lower_voltage_saves_energy(swept):
+    df = pd.read_parquet(swept[0] / "results.parquet")
+    for (sparsity, macros), group in df.groupby(["sparsity", "n_macros"]):
+        energy = group.sort_values("voltage")["energy_chip_J"].tolist()
+        assert energy == sorted(energy), (sparsity, macros)
