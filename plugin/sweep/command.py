@@ -61,28 +61,11 @@ def sweep_command(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m sparsecim.sweep.command SWEEP.yaml [options]`, the same as `sparsecim sweep`;
-    input errors: one line on stderr, exit code 2."""
-    app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, rich_markup_mode=None)
-    app.command()(sweep_command)
-    try:
-        code = app(args=argv, prog_name="sparsecim sweep", standalone_mode=False)
-        if code == 130:  # typer turns Ctrl-C into exit code 130 (returned, not raised, here)
-            print("sparsecim: interrupted; finished points are saved, run again to resume", file=sys.stderr)
-        if isinstance(code, int):
-            return code
-    except SparsecimInputError as exc:
-        print(f"sparsecim: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("sparsecim: interrupted; finished points are saved, run again to resume", file=sys.stderr)
-        return 130
-    except Exception as exc:
-        if hasattr(exc, "format_message"):  # typer's usage errors
-            print(f"sparsecim: error: {' '.join(exc.format_message().split())}", file=sys.stderr)
-            return 2
-        raise
-    return 0
+    """`python -m sparsecim.sweep.command SWEEP.yaml [options]`, the same as `sparsecim sweep`
+    (same entry point, so the same one-line errors and exit codes)."""
+    from sparsecim.cli import main as cli_main
+
+    return cli_main(["sweep", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
