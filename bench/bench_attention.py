@@ -14,10 +14,10 @@ import time
 def main() -> None:
     from sparsecim import api
     from sparsecim.attention.measure import measure_spans
-    from sparsecim.workloads.attention_rewrite import rewrite_attention
-    from sparsecim.workloads.checkpoint import bundled_checkpoint
-    from sparsecim.workloads.einsums import build_workload
-    from sparsecim.workloads.shapes import preset
+    from sparsecim.rewrite.lar import rewrite_attention
+    from sparsecim.workload.checkpoint import bundled_checkpoint
+    from sparsecim.workload.einsums import build_workload
+    from sparsecim.workload.shapes import preset
 
     model_file = bundled_checkpoint("all-minilm-l6-v2")
     start = time.perf_counter()

@@ -16,7 +16,7 @@ def best_edp(arch: Path, einsum, templates):
     import accelforge as af
     from accelforge.mapper.FFM.main import join_pmappings, make_pmappings
 
-    from sparsecim.model.mapper import load_spec
+    from sparsecim.mapping.mapper import load_spec
 
     spec = load_spec(arch, einsum)
     spec.mapper.max_pmapping_templates_per_einsum = templates
@@ -35,8 +35,8 @@ def best_edp(arch: Path, einsum, templates):
 def main() -> None:
     import accelforge as af
 
-    from sparsecim.specs import find_arch
-    from sparsecim.workloads.einsums import EinsumSpec, attention_scores, attention_softmax, attention_values, matmul
+    from sparsecim.mapping.arch import find_arch
+    from sparsecim.workload.einsums import EinsumSpec, attention_scores, attention_softmax, attention_values, matmul
 
     af.set_n_parallel_jobs(1)
     arch = find_arch("isscc23_16_2")[1]

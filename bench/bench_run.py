@@ -80,7 +80,7 @@ def main() -> None:
     parser.add_argument("--plain-layers", type=int, default=12, help="layers for plain AccelForge (fewer = faster bench)")
     args = parser.parse_args()
     from sparsecim import api
-    from sparsecim.workloads.shapes import preset
+    from sparsecim.workload.shapes import preset
 
     shape = preset("bert-base").with_layers(args.layers)
     timings = {}

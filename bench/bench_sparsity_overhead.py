@@ -24,12 +24,12 @@ def timed(fn):
 
 def main() -> None:
     from sparsecim import api
-    from sparsecim.workloads.checkpoint import bundled_checkpoint
-    from sparsecim.workloads.sparsity_rewrite import rewrite_sparse
+    from sparsecim.workload.checkpoint import bundled_checkpoint
+    from sparsecim.rewrite.sparse import rewrite_sparse
 
     cases = [
-        ("BERT-base, 75% sparse (uniform random masks)", api.RunRequest(model="bert-base"), api.SparsityOptions(density=0.25)),
-        ("all-MiniLM-L6-v2 real weights, magnitude 75%", api.RunRequest(model=None, weights=bundled_checkpoint("all-minilm-l6-v2")), api.SparsityOptions(prune="magnitude:0.75")),
+        ("BERT-base, 75% sparse (uniform random masks)", api.RunRequest(model="bert-base"), api.SparsitySource(density=0.25)),
+        ("all-MiniLM-L6-v2 real weights, magnitude 75%", api.RunRequest(model=None, weights=bundled_checkpoint("all-minilm-l6-v2")), api.SparsitySource(prune="magnitude:0.75")),
     ]
     for label, dense_request, sparsity in cases:
         with tempfile.TemporaryDirectory() as cache:
@@ -48,7 +48,7 @@ def main() -> None:
         print(f"  dense run (cold cache)            {t_dense:7.1f} s")
         print(f"  sparse run (cold cache, chip)     {t_sparse + t_layer_prepare:7.1f} s   ratio sparse/dense {(t_sparse + t_layer_prepare) / t_dense:.2f}")
         print(f"  sparsity layer (prune/pack/rewrite) {layer:5.2f} s   = {100 * layer / t_dense:.1f} % of the dense run")
-        print(f"  weight matrices rewritten: {len(result.extras['matrix_rewrites'])}, Einsum kinds: {unique}")
+        print(f"  weight matrices rewritten: {len(result.matrix_rewrites)}, Einsum kinds: {unique}")
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def run_once(spec_file: Path, cache_dir: Path, out_dir: Path, workers: int) -> d
 
 
 def one(spec_file: Path, out_dir: Path, workers: int) -> None:
-    from sparsecim.sweep import load_sweep, read_points, run_sweep
+    from sparsecim.studies.sweep import load_sweep, read_points, run_sweep
 
     spec = load_sweep(spec_file)
     spec.output = out_dir
@@ -89,7 +89,7 @@ def main() -> None:
         spec_file = args.spec.resolve() if args.spec else root / "sweep.yaml"
         if args.spec is None:
             spec_file.write_text(yaml.safe_dump(DEFAULT_SWEEP))
-        from sparsecim.sweep import expand_points, load_sweep
+        from sparsecim.studies.sweep import expand_points, load_sweep
 
         n_points = len(expand_points(load_sweep(spec_file)))
         print(f"sweep {spec_file.name}: {n_points} points; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.2f}")

@@ -12,7 +12,7 @@ from sparsecim.attention.banding import (
     padded_key_rank,
 )
 from sparsecim.attention.profile import HeadSpan, SpanProfile
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import InputError
 
 seq_lens = st.integers(1, 96)
 windows = st.integers(0, 130)
@@ -79,12 +79,12 @@ def test_group_heads():
 def test_group_profile_checks_sequence_length():
     profile = SpanProfile(model="m", layers=[[HeadSpan(40, 1), HeadSpan(3, 1)]], seq_len=128)
     assert [g.window for g in group_profile(profile)[0]] == [3, 40]
-    with pytest.raises(SparsecimInputError, match="span longer than the sequence"):
+    with pytest.raises(InputError, match="span longer than the sequence"):
         group_profile(profile, seq_len=32)
 
 
 def test_negative_inputs_rejected():
-    with pytest.raises(SparsecimInputError, match="negative span"):
+    with pytest.raises(InputError, match="negative span"):
         kept_pairs(16, -1)
-    with pytest.raises(SparsecimInputError, match="negative sink"):
+    with pytest.raises(InputError, match="negative sink"):
         padded_key_rank(16, 1, -2)

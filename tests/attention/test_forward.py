@@ -14,7 +14,7 @@ from sparsecim.attention.forward import (
     load_bert,
     sentence_embeddings,
 )
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import InputError
 
 
 def test_gelu_matches_math_erf():
@@ -81,8 +81,8 @@ def test_chunk_text_layout(minilm):
 
 def test_bad_inputs(minilm, tmp_path):
     model, _ = minilm
-    with pytest.raises(SparsecimInputError, match="not found"):
+    with pytest.raises(InputError, match="not found"):
         load_bert(str(tmp_path / "missing.safetensors"))
     ids = np.zeros((1, 600), dtype=np.int64)
-    with pytest.raises(SparsecimInputError, match="positions"):
+    with pytest.raises(InputError, match="positions"):
         forward(model, TokenBatch(ids, np.ones_like(ids)))

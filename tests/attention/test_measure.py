@@ -13,7 +13,7 @@ from sparsecim.attention.measure import (
     measure_spans,
     windows_from_curves,
 )
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import InputError
 
 L = 128
 
@@ -74,9 +74,9 @@ def test_uniform_band_attention_window():
 
 
 def test_bad_mass_rejected():
-    with pytest.raises(SparsecimInputError, match="outside"):
+    with pytest.raises(InputError, match="outside"):
         windows_from_curves(np.ones((1, 1, 4)), 0.0)
-    with pytest.raises(SparsecimInputError, match="outside"):
+    with pytest.raises(InputError, match="outside"):
         measure_spans("unused.safetensors", mass=1.5)
 
 

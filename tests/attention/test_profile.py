@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from sparsecim.attention.profile import HeadSpan, SpanProfile
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import InputError
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "spans.md"
 
@@ -55,11 +55,11 @@ def test_documented_example_loads():
 def test_validate_against_model():
     profile = _profile()
     profile.validate(seq_len=128, n_layers=2, n_heads=2)
-    with pytest.raises(SparsecimInputError, match="head-count mismatch"):
+    with pytest.raises(InputError, match="head-count mismatch"):
         profile.validate(n_heads=12)
-    with pytest.raises(SparsecimInputError, match="layer-count mismatch"):
+    with pytest.raises(InputError, match="layer-count mismatch"):
         profile.validate(n_layers=6)
-    with pytest.raises(SparsecimInputError, match="span longer than the sequence"):
+    with pytest.raises(InputError, match="span longer than the sequence"):
         profile.validate(seq_len=64)
 
 
@@ -73,21 +73,21 @@ BAD_PROFILES = {
     "unknown key.*spam": "model: m\nspam: 1\nlayers: [[{window: 1}]]\n",
     "unknown key.*width": "model: m\nlayers: [[{width: 1}]]\n",
     "needs a window": "model: m\nlayers: [[{n_sink: 1}]]\n",
-    "window must be an integer": "model: m\nlayers: [[{window: 2.5}]]\n",
+    "window: Input should be a valid integer": "model: m\nlayers: [[{window: 2.5}]]\n",
     "missing required key 'layers'": "model: m\n",
-    "non-empty list of layers": "model: m\nlayers: []\n",
-    "invalid YAML": "model: m\nlayers: [[{window: 1}\n",
+    "layers: List should have at least 1 item": "model: m\nlayers: []\n",
+    "not valid YAML": "model: m\nlayers: [[{window: 1}\n",
     "top level must be a mapping": "- 1\n",
 }
 
 
 @pytest.mark.parametrize("message", BAD_PROFILES)
 def test_bad_profiles_raise_one_line_errors(tmp_path, message):
-    with pytest.raises(SparsecimInputError, match=message) as info:
+    with pytest.raises(InputError, match=message) as info:
         SpanProfile.load(_write(tmp_path, BAD_PROFILES[message]))
     assert "\n" not in str(info.value)
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(SparsecimInputError, match="cannot read"):
+    with pytest.raises(InputError, match="not found"):
         SpanProfile.load(str(tmp_path / "absent.yaml"))

@@ -15,7 +15,7 @@ from hwcomponents_sparsecim import (
     SoftmaxUnit,
 )
 from hwcomponents_sparsecim import _scaling
-from sparsecim.errors import SparsecimInputError
+from hwcomponents_sparsecim.errors import ComponentAttributeError as InputError
 
 # (class, action, constructor kwargs) for every action of every model.
 ACTIONS = [
@@ -173,7 +173,7 @@ def test_butterfly_read_equals_route_and_routes_all_lanes_per_cycle():
 
 @pytest.mark.parametrize("n_lanes", [0, 1, 3, 6, 48, 100, -8, 2.5, "sixteen", None])
 def test_butterfly_rejects_bad_lane_counts(n_lanes):
-    with pytest.raises(SparsecimInputError, match="n_lanes"):
+    with pytest.raises(InputError, match="n_lanes"):
         ButterflyZeroSkipper(n_lanes=n_lanes)
 
 
@@ -186,7 +186,7 @@ def test_window_buffer_energy_linear_in_width_at_fixed_depth():
 
 
 def test_window_buffer_rejects_size_not_multiple_of_width():
-    with pytest.raises(SparsecimInputError, match="multiple of width"):
+    with pytest.raises(InputError, match="multiple of width"):
         LarWindowBuffer(size=1000, width=64)
 
 
@@ -220,7 +220,7 @@ def test_softmax_lanes_scale_area_and_throughput_not_energy():
     ],
 )
 def test_bad_attributes_raise_input_error(cls, kwargs, name):
-    with pytest.raises(SparsecimInputError, match=name):
+    with pytest.raises(InputError, match=name):
         cls(**kwargs)
 
 

@@ -8,10 +8,10 @@ from sparsecim import api
 from sparsecim.attention.banding import kept_pairs_bruteforce
 from sparsecim.attention.measure import measure_spans
 from sparsecim.attention.profile import HeadSpan, SpanProfile
-from sparsecim.attention.savings import ATTENTION_KINDS
-from sparsecim.workloads.attention_rewrite import LarOptions, rewrite_attention
-from sparsecim.workloads.einsums import build_workload
-from sparsecim.workloads.shapes import TransformerShape, preset
+from sparsecim.workload.einsums import ATTENTION_KINDS
+from sparsecim.rewrite.lar import LarOptions, rewrite_attention
+from sparsecim.workload.einsums import build_workload
+from sparsecim.workload.shapes import TransformerShape, preset
 
 L = 32
 TINY = TransformerShape("tiny", 1, 32, 2, 16, 64, max_seq_len=64)
@@ -44,23 +44,23 @@ def _attention(shape, heads, options=LarOptions()):
 def test_energy_never_increases_when_span_shrinks(w, shrink, sink):
     wide = _attention(TINY, [HeadSpan(w + shrink, sink), HeadSpan(3, 0)])
     narrow = _attention(TINY, [HeadSpan(w, sink), HeadSpan(3, 0)])
-    assert narrow["energy_J"] <= wide["energy_J"] * (1 + 1e-9)
-    assert narrow["operations"] <= wide["operations"]
+    assert narrow.energy_j <= wide.energy_j * (1 + 1e-9)
+    assert narrow.operations <= wide.operations
 
 
 def test_span_longer_than_sequence_equals_dense():
     dense = _attention(TINY, [HeadSpan(None, 0, True), HeadSpan(None, 0, True)])
     full = _attention(TINY, [HeadSpan(L - 1, 0), HeadSpan(L - 1, 1)])
-    assert full["operations"] == dense["operations"] == 2 * (L * L * 16 * 2 + L * L)  # 2 heads: qk, av MACs + softmax
-    assert full["energy_J"] == pytest.approx(dense["energy_J"], rel=1e-9)
+    assert full.operations == dense.operations == 2 * (L * L * 16 * 2 + L * L)  # 2 heads: qk, av MACs + softmax
+    assert full.energy_j == pytest.approx(dense.energy_j, rel=1e-9)
 
 
 @pytest.mark.parametrize("w", [2, 9, 31])
 def test_causal_le_bidirectional(w):
     bidirectional = _attention(TINY, [HeadSpan(w, 1), HeadSpan(w, 0)])
     causal = _attention(TINY_CAUSAL, [HeadSpan(w, 1), HeadSpan(w, 0)])
-    assert causal["operations"] <= bidirectional["operations"]
-    assert causal["energy_J"] <= bidirectional["energy_J"] * (1 + 1e-9)
+    assert causal.operations <= bidirectional.operations
+    assert causal.energy_j <= bidirectional.energy_j * (1 + 1e-9)
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
@@ -69,14 +69,14 @@ def test_reuse_never_costs_more_than_no_reuse(w):
     heads = [HeadSpan(w, 1), HeadSpan(min(31, w + 5), 0)]
     reuse = _attention(TINY, heads)
     no_reuse = _attention(TINY, heads, LarOptions(kv_reuse=False))
-    assert reuse["energy_J"] <= no_reuse["energy_J"] * (1 + 1e-9)
-    assert reuse["cim_writes"] <= no_reuse["cim_writes"]
+    assert reuse.energy_j <= no_reuse.energy_j * (1 + 1e-9)
+    assert reuse.stationary_writes <= no_reuse.stationary_writes
 
 
 def test_mismatched_span_profile_is_rejected():
-    from sparsecim.errors import SparsecimInputError
+    from sparsecim.errors import InputError
 
-    with pytest.raises(SparsecimInputError, match="head"):
+    with pytest.raises(InputError, match="head"):
         _attention(TINY, [HeadSpan(3, 0)])  # 1 head for a 2-head model
-    with pytest.raises(SparsecimInputError):
+    with pytest.raises(InputError):
         _attention(TINY, [HeadSpan(40, 0), HeadSpan(3, 0)])  # window longer than the sequence

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from sparsecim.specs import find_arch
-from sparsecim.workloads.einsums import analytic_macs
-from sparsecim.workloads.shapes import preset
+from sparsecim.mapping.arch import find_arch
+from sparsecim.workload.einsums import analytic_macs
+from sparsecim.workload.shapes import preset
 
 PUBLISHED_PEAK_TOPS = 3.33  # CarbonSpot, 8b-normalised (shared/reference/published.yaml)
 PUBLISHED_DIE_MM2 = 3.93
@@ -74,7 +74,7 @@ def test_specs_are_installed_package_data():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["run", "--seq-len", "0"], "sequence length"),
+        (["run", "--seq-len", "0"], "seq_len: Input should be greater than or equal to 1"),
         (["run", "--model", "no-such-model"], "unknown model"),
         (["run", "--arch", "missing.yaml"], "not found"),
         (["run", "--set", "voltage"], "name=value"),

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sparsecim.validate import load_published, published_figures
+from sparsecim.studies.validate import load_published, published_figures
 
 
 def _cli(*args, cwd):

@@ -10,7 +10,7 @@ SCHEMES = ("chip", "dense", "block", "ideal")
 
 
 def _run_all(weights, prune, seq_len=32):
-    prepared = api.prepare(api.RunRequest(model=None, weights=weights, seq_len=seq_len, sparsity=api.SparsityOptions(prune=prune)))
+    prepared = api.prepare(api.RunRequest(model=None, weights=weights, seq_len=seq_len, sparsity=api.SparsitySource(prune=prune)))
     return {scheme: api.evaluate(prepared, scheme, jobs=1) for scheme in SCHEMES}
 
 
@@ -42,10 +42,10 @@ def test_compression_shrinks_dram_traffic(at_75):
 def test_executed_macs_match_packing(at_75):
     """Executed MACs of a weight matmul = tokens x reserved cells (from the packing statistics)."""
     chip = at_75["chip"]
-    for rewrite in chip.extras["matrix_rewrites"]:
+    for rewrite in chip.matrix_rewrites:
         assert rewrite.k_eff <= rewrite.k_mapped <= rewrite.k
     matmul_macs = sum(r.operations for r in chip.rows if r.form == "matmul")
-    expected = sum(round(32 * m.k_eff * (m.k * 0 + _out_features(m.kind))) for m in chip.extras["matrix_rewrites"])
+    expected = sum(round(32 * m.k_eff * (m.k * 0 + _out_features(m.kind))) for m in chip.matrix_rewrites)
     assert matmul_macs == pytest.approx(expected, rel=1e-6)
 
 

@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import InputError
 from sparsecim.sparsity.packing import butterfly_route, route_destinations
 
 
@@ -82,5 +82,5 @@ def test_order_reversing_compaction_also_routes_but_rotated_order_conflicts():
 
 
 def test_width_must_be_a_power_of_two():
-    with pytest.raises(SparsecimInputError, match="power of two"):
+    with pytest.raises(InputError, match="power of two"):
         route_destinations(np.arange(6))

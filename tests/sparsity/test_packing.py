@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import InputError
 from sparsecim.sparsity.packing import PackingRules, analyze_mask, pack_layout, total_stats
 from sparsecim.sparsity.pruning import magnitude_mask
 from sparsecim.sparsity.statistical import uniform_random_mask
@@ -216,10 +216,10 @@ def test_total_stats_adds_up():
     ({"metadata": "bitmap"}, "metadata"), ({"block_skip": (0, 4)}, "block_skip"),
 ])
 def test_bad_rules_are_rejected(kwargs, word):
-    with pytest.raises(SparsecimInputError, match=word):
+    with pytest.raises(InputError, match=word):
         PackingRules(**kwargs)
 
 
 def test_mask_must_be_2d():
-    with pytest.raises(SparsecimInputError, match="2-D"):
+    with pytest.raises(InputError, match="2-D"):
         analyze_mask(np.ones(16, dtype=bool))

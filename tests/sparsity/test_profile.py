@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import yaml
 
-from sparsecim.errors import SparsecimInputError
-from sparsecim.sparsity import profile as profile_module
+from sparsecim.errors import InputError
+from sparsecim import files as files_module
 from sparsecim.sparsity.masks import load_masks, save_masks
 from sparsecim.sparsity.packing import PackingRules
 from sparsecim.sparsity.profile import MatrixSparsity, SparsityProfile, profile_from_masks
@@ -34,7 +34,7 @@ def test_profile_from_masks_splits_fused_qkv_and_classifies():
                      ("embeddings.word_embeddings.weight", None, None, (10, 16))]
     assert profile.get(1, "k").packing.shape == (16, 16)
     assert profile.matrices[-1].density == 1.0
-    with pytest.raises(SparsecimInputError, match="no ffn_up matrix in layer 0"):
+    with pytest.raises(InputError, match="no ffn_up matrix in layer 0"):
         profile.get(0, "ffn_up")
 
 
@@ -55,7 +55,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
     def fail(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(profile_module.os, "replace", fail)
+    monkeypatch.setattr(files_module.os, "replace", fail)
     with pytest.raises(OSError):
         small_profile().save_yaml(path)
     assert path.read_text() == "old contents\n"  # untouched
@@ -81,22 +81,22 @@ def good_matrix(**changes) -> dict:
     ({"model": "m", "matrices": [good_matrix(shape=[0, 4])]}, "shape must be two positive integers"),
     ({"model": "m", "matrices": [good_matrix(shape=[4])]}, "shape must be two positive integers"),
     ({"model": "m", "matrices": [good_matrix(shape=[4.5, 4])]}, "shape must be two positive integers"),
-    ({"model": "m", "matrices": [good_matrix(role="attention")]}, "role 'attention' unknown"),
+    ({"model": "m", "matrices": [good_matrix(role="attention")]}, "role: unknown value 'attention'"),
     ({"model": "m", "matrices": [good_matrix(layer=-1)]}, "layer must be a non-negative integer"),
     ({"model": "m", "matrices": [good_matrix(source="guess")]}, "source 'guess'"),
     ({"model": "m", "matrices": [good_matrix(), good_matrix()]}, "appears twice"),
     ({"model": "m", "matrices": [{"name": "x", "shape": [2, 2], "source": "mask:x.npz"}]}, "missing required key 'density'"),
     ({"matrices": []}, "missing required key 'model'"),
     ({"model": "m", "version": 2, "matrices": []}, "version 2 unsupported"),
-    ({"model": "m", "matrices": [], "packing_rules": {"lanes": 16, "rows": 4}}, "unknown packing rule 'rows'"),
+    ({"model": "m", "matrices": [], "packing_rules": {"lanes": 16, "rows": 4}}, "packing_rules: unknown key 'rows'"),
     ({"model": "m", "matrices": [], "packing_rules": {"lanes": 10}}, "power of two"),
-    ({"model": "m", "matrices": [good_matrix(packing={"nnz": 3})]}, "packing statistics lack"),
+    ({"model": "m", "matrices": [good_matrix(packing={"nnz": 3})]}, "packing: missing required key"),
     (["not", "a", "mapping"], "top level must be a mapping"),
 ])
 def test_bad_profiles_name_the_problem(tmp_path, document, words):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump(document))
-    with pytest.raises(SparsecimInputError) as info:
+    with pytest.raises(InputError) as info:
         SparsityProfile.load_yaml(path)
     assert words in str(info.value) and str(path) in str(info.value)
 
@@ -106,16 +106,16 @@ def test_packing_statistics_must_agree_with_density(tmp_path):
     data["matrices"][0]["density"] = 0.9
     path = tmp_path / "edited.yaml"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(SparsecimInputError, match="disagrees with packing"):
+    with pytest.raises(InputError, match="disagrees with packing"):
         SparsityProfile.load_yaml(path)
 
 
 def test_missing_and_malformed_files(tmp_path):
-    with pytest.raises(SparsecimInputError, match="not found"):
+    with pytest.raises(InputError, match="not found"):
         SparsityProfile.load_yaml(tmp_path / "absent.yaml")
     broken = tmp_path / "broken.yaml"
     broken.write_text("model: [unclosed\n")
-    with pytest.raises(SparsecimInputError, match="not valid YAML"):
+    with pytest.raises(InputError, match="not valid YAML"):
         SparsityProfile.load_yaml(broken)
 
 
@@ -158,7 +158,7 @@ def test_masks_round_trip_and_accept_0_1_and_conv1d_layout(tmp_path):
 def test_mask_shape_mismatch_names_tensor_and_both_shapes(tmp_path):
     path = tmp_path / "masks.npz"
     np.savez(path, **{"encoder.layer.0.attention.self.query.weight": np.ones((8, 6), dtype=bool)})
-    with pytest.raises(SparsecimInputError) as info:
+    with pytest.raises(InputError) as info:
         load_masks(path, SHAPES)
     message = str(info.value)
     assert "encoder.layer.0.attention.self.query.weight" in message and "(8, 6)" in message and "(8, 8)" in message
@@ -172,14 +172,14 @@ def test_mask_shape_mismatch_names_tensor_and_both_shapes(tmp_path):
 def test_bad_mask_files(tmp_path, arrays, words):
     path = tmp_path / "masks.npz"
     np.savez(path, **arrays)
-    with pytest.raises(SparsecimInputError, match=words):
+    with pytest.raises(InputError, match=words):
         load_masks(path, SHAPES)
 
 
 def test_missing_or_unreadable_mask_file(tmp_path):
-    with pytest.raises(SparsecimInputError, match="not found"):
+    with pytest.raises(InputError, match="not found"):
         load_masks(tmp_path / "absent.npz")
     junk = tmp_path / "junk.npz"
     junk.write_text("junk")
-    with pytest.raises(SparsecimInputError, match="cannot read mask file"):
+    with pytest.raises(InputError, match="cannot read mask file"):
         load_masks(junk)

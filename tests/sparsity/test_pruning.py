@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import InputError
 from sparsecim.sparsity.packing import PackingRules, analyze_mask
 from sparsecim.sparsity.pruning import (
     block_mask,
@@ -149,13 +149,13 @@ def test_specs_round_trip(spec):
     ("hybrid:0.5:k=20", "exceeds g=16"),
 ])
 def test_bad_method_strings(spec, words):
-    with pytest.raises(SparsecimInputError) as info:
+    with pytest.raises(InputError) as info:
         parse_method(spec)
     assert words in str(info.value)
 
 
 def test_sparsity_out_of_range_in_functions():
-    with pytest.raises(SparsecimInputError, match="outside"):
+    with pytest.raises(InputError, match="outside"):
         magnitude_mask(np.ones((4, 4)), 1.2)
-    with pytest.raises(SparsecimInputError, match="outside"):
+    with pytest.raises(InputError, match="outside"):
         block_mask(np.ones((4, 4)), -0.5, (2, 2))

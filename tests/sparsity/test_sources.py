@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file, save_file
 
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import InputError
 from sparsecim.sparsity.packing import PackingRules
 from sparsecim.sparsity.sources import build_profile, statistical
-from sparsecim.workloads.shapes import TransformerShape
+from sparsecim.workload.shapes import TransformerShape
 
 RULES = PackingRules(columns_per_macro=16, lanes=8)
 
@@ -36,7 +36,7 @@ def test_statistical_profile_has_requested_density_and_identical_layers():
 
 def test_only_one_source_at_a_time(tiny_bert):
     shape = TransformerShape("t", 1, 64, 2, 32, 128)
-    with pytest.raises(SparsecimInputError, match="only one of"):
+    with pytest.raises(InputError, match="one weight-sparsity source"):
         build_profile(shape, RULES, weights=tiny_bert, prune_method="magnitude:0.5", density=0.5)
-    with pytest.raises(SparsecimInputError, match="outside"):
+    with pytest.raises(InputError, match="outside"):
         statistical(shape, -0.1, RULES)

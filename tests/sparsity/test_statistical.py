@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import InputError
 from sparsecim.sparsity import statistical
 from sparsecim.sparsity.packing import PackingRules, analyze_mask
 from sparsecim.sparsity.statistical import (
@@ -39,7 +39,7 @@ def test_own_hypergeometric_pmf_matches_combinatorics(population, successes, dra
 
 
 def test_hypergeometric_rejects_impossible_parameters():
-    with pytest.raises(SparsecimInputError, match="hypergeometric"):
+    with pytest.raises(InputError, match="hypergeometric"):
         hypergeometric_pmf(10, 11, 4)
 
 
@@ -82,12 +82,12 @@ def test_block_random_mask_keeps_whole_blocks():
     lambda rng: expected_uniform_slots((64, 64), 1.01),
 ])
 def test_density_outside_unit_interval_is_rejected(call):
-    with pytest.raises(SparsecimInputError, match="density"):
+    with pytest.raises(InputError, match="density"):
         call(np.random.default_rng(0))
 
 
 def test_bad_shapes_are_rejected():
-    with pytest.raises(SparsecimInputError, match="shape"):
+    with pytest.raises(InputError, match="shape"):
         uniform_random_mask((0, 4), 0.5, np.random.default_rng(0))
-    with pytest.raises(SparsecimInputError, match="N:M"):
+    with pytest.raises(InputError, match="N:M"):
         nm_random_mask((4, 4), 5, 4, np.random.default_rng(0))

@@ -11,7 +11,7 @@ import pytest
 from gguf.quants import quantize
 from safetensors.numpy import save_file
 
-from sparsecim.errors import SparsecimInputError
+from sparsecim.errors import InputError
 from sparsecim.sparsity.weights import classify_tensor, is_conv1d_name, layer_matrices, load_weights
 
 
@@ -126,7 +126,7 @@ def test_gguf_f32_f16_bf16_q8(tmp_path):
 def test_gguf_type_that_cannot_be_dequantised(tmp_path):
     path = tmp_path / "int.gguf"
     write_gguf(path, [("blk.0.ffn_down.weight", np.arange(64, dtype=np.int32).reshape(2, 32), None)])
-    with pytest.raises(SparsecimInputError, match="blk.0.ffn_down.weight has type I32"):
+    with pytest.raises(InputError, match="blk.0.ffn_down.weight has type I32"):
         load_weights(path)
 
 
@@ -142,20 +142,20 @@ def test_non_finite_weights_are_named(tmp_path, bad, word):
     matrix[2, 1] = bad
     path = tmp_path / "bad.safetensors"
     save_file({"encoder.layer.0.attention.self.key.weight": matrix}, str(path))
-    with pytest.raises(SparsecimInputError, match=f"^{word} in encoder.layer.0.attention.self.key.weight$"):
+    with pytest.raises(InputError, match=f"^{word} in encoder.layer.0.attention.self.key.weight$"):
         load_weights(path)
 
 
 def test_missing_file_and_unknown_format(tmp_path):
-    with pytest.raises(SparsecimInputError, match="not found"):
+    with pytest.raises(InputError, match="not found"):
         load_weights(tmp_path / "absent.safetensors")
     other = tmp_path / "weights.onnx"
     other.write_bytes(b"x")
-    with pytest.raises(SparsecimInputError, match="unknown weights format '.onnx'"):
+    with pytest.raises(InputError, match="unknown weights format '.onnx'"):
         load_weights(other)
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(b"not a safetensors file")
-    with pytest.raises(SparsecimInputError, match="cannot read safetensors"):
+    with pytest.raises(InputError, match="cannot read safetensors"):
         load_weights(corrupt)
 
 
@@ -163,7 +163,7 @@ def test_pytorch_checkpoint_without_torch_is_a_clear_error(tmp_path, monkeypatch
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` raise ImportError
     path = tmp_path / "model.pt"
     path.write_bytes(b"\x80\x02")
-    with pytest.raises(SparsecimInputError, match="needs torch"):
+    with pytest.raises(InputError, match="needs torch"):
         load_weights(path)
 
 

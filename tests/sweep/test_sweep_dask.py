@@ -11,8 +11,8 @@ import yaml
 from distributed import LocalCluster
 
 from sparsecim import api
-from sparsecim.sweep.command import sweep_command
-from sparsecim.workloads.shapes import TransformerShape
+from sparsecim.cli.sweep import sweep_command
+from sparsecim.workload.shapes import TransformerShape
 
 LAYERS = range(1, 8)
 

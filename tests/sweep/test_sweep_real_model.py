@@ -7,7 +7,7 @@ import yaml
 from distributed import LocalCluster
 
 from sparsecim import api
-from sparsecim.sweep.command import sweep_command
+from sparsecim.cli.sweep import sweep_command
 
 SPARSITIES = [0.5, 0.75]
 VOLTAGES = [0.6, 0.7, 0.8, 0.9, 1.0]

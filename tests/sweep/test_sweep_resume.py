@@ -12,16 +12,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from sparsecim import api
-from sparsecim.errors import SparsecimInputError
-from sparsecim.model.runner import ModelResult
-from sparsecim.sweep import load_sweep, run_sweep
+from sparsecim.errors import InputError
+from sparsecim.mapping.arch import ArchRoles
+from sparsecim.mapping.result import ModelResult
+from sparsecim.studies.sweep import execute
+from sparsecim.studies.sweep import load_sweep, run_sweep
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def _sweep(cwd, env):
-    cmd = [sys.executable, "-m", "sparsecim.sweep.command", "sweep.yaml", "--workers", "2", "--quiet"]
+    cmd = [sys.executable, "-m", "sparsecim.cli", "sweep", "sweep.yaml", "--workers", "2", "--quiet"]
     return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -60,11 +61,11 @@ def test_killed_sweep_restarts_and_every_point_is_there_once(tmp_path):
 
 
 def _fake_result(prepared) -> ModelResult:
-    return ModelResult("isscc23_16_2", prepared.shape.name, 32, 1, rows=[], area_m2={"Chip": 2e-6})
+    return ModelResult("isscc23_16_2", prepared.shape.name, 32, 1, rows=[], area_m2={"Chip": 2e-6}, roles=ArchRoles())
 
 
 def test_failing_points_record_their_error_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    """api.evaluate replaced: one point raises a bug-like error, one an input error, one succeeds."""
+    """The sweep's evaluate replaced: one point raises a bug-like error, one an input error, one succeeds."""
     calls = []
 
     def evaluate(prepared, scheme="chip", lar=None, use_cache=True, progress=None, jobs=None, extra_variables=None):
@@ -73,10 +74,10 @@ def test_failing_points_record_their_error_and_the_sweep_goes_on(tmp_path, monke
         if len(calls) == 1:
             raise RuntimeError("boom in the mapper")
         if len(calls) == 2:
-            raise SparsecimInputError("a bad value\nover two lines")
+            raise InputError("a bad value\nover two lines")
         return _fake_result(prepared)
 
-    monkeypatch.setattr(api, "evaluate", evaluate)
+    monkeypatch.setattr(execute, "evaluate", evaluate)
     data = yaml.safe_load((EXAMPLES / "sweep_tiny.yaml").read_text())
     data["axes"] = {"density": [0.25, 0.5, 0.75]}
     path = tmp_path / "sweep.yaml"
@@ -85,7 +86,7 @@ def test_failing_points_record_their_error_and_the_sweep_goes_on(tmp_path, monke
     assert (outcome.total, outcome.computed, outcome.errors) == (3, 3, 2)
     df = pd.read_csv(outcome.csv).sort_values("index")
     assert df["status"].tolist() == ["error", "error", "ok"]
-    assert df["error"].iloc[0] == "RuntimeError: boom in the mapper"
+    assert df["error"].iloc[0] == "internal error RuntimeError: boom in the mapper"
     assert df["error"].iloc[1] == "a bad value over two lines"
     assert df["area_mm2"].iloc[2] == pytest.approx(2.0)
 
@@ -99,7 +100,7 @@ def test_failing_points_record_their_error_and_the_sweep_goes_on(tmp_path, monke
 
 def test_bad_yaml_through_the_command_is_one_line_exit_2(tmp_path):
     (tmp_path / "sweep.yaml").write_text("axes:\n  density: [0.5]\n  butterfly_lane: [8]\n")
-    proc = subprocess.run([sys.executable, "-m", "sparsecim.sweep.command", "sweep.yaml"], cwd=tmp_path, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "sparsecim.cli", "sweep", "sweep.yaml"], cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown key 'butterfly_lane'" in lines[0]
@@ -109,13 +110,13 @@ def test_bad_yaml_through_the_command_is_one_line_exit_2(tmp_path):
 def test_scheduler_and_cluster_together_rejected(tmp_path):
     path = tmp_path / "sweep.yaml"
     path.write_text("axes:\n  density: [0.5]\n")
-    with pytest.raises(SparsecimInputError, match="not both"):
+    with pytest.raises(InputError, match="not both"):
         run_sweep(load_sweep(path), scheduler="tcp://127.0.0.1:1", cluster="local")
 
 
 def test_unknown_cluster_kind_rejected_before_running(tmp_path):
     path = tmp_path / "sweep.yaml"
     path.write_text("axes:\n  density: [0.5]\n")
-    with pytest.raises(SparsecimInputError, match="--cluster supports 'local'"):
+    with pytest.raises(InputError, match="--cluster supports 'local'"):
         run_sweep(load_sweep(path), cluster="slurm")
     assert not (tmp_path / "sweep_results").exists()

@@ -8,9 +8,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsecim.errors import SparsecimInputError
-from sparsecim.sweep.results import pareto_mask
-from sparsecim.sweep.spec import Range, expand_points, load_sweep, parse_sweep
+from sparsecim.errors import InputError
+from sparsecim.studies.sweep.results import pareto_mask
+from sparsecim.studies.sweep.spec import Range, expand_points, load_sweep, parse_sweep
 
 TINY = {"name": "tiny", "n_layers": 1, "d_model": 32, "n_heads": 2, "head_dim": 16, "d_ff": 64, "max_seq_len": 64}
 
@@ -59,14 +59,14 @@ def _write(folder, data, name="sweep.yaml"):
 )
 def test_bad_sweep_yaml_is_one_line_input_error(tmp_path, data, message):
     path = _write(tmp_path, data)
-    with pytest.raises(SparsecimInputError) as info:
+    with pytest.raises(InputError) as info:
         load_sweep(path)
     text = str(info.value)
     assert message in text and "\n" not in text
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(SparsecimInputError, match="sweep file not found"):
+    with pytest.raises(InputError, match="sweep file not found"):
         load_sweep(tmp_path / "nope.yaml")
 
 
@@ -148,7 +148,7 @@ def test_pareto_mask_matches_definition(pairs, y_goal):
 
 
 def test_schedule_order_spreads_points_that_share_einsums(tmp_path):
-    from sparsecim.sweep.execute import schedule_order
+    from sparsecim.studies.sweep.execute import schedule_order
 
     deeper = {**TINY, "name": "tiny-2", "n_layers": 2}
     # i = density*4 + lanes*2 + model: models differing only in depth share every Einsum, so the

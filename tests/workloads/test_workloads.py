@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sparsecim.errors import SparsecimInputError
-from sparsecim.workloads.checkpoint import shape_from_checkpoint
-from sparsecim.workloads.einsums import analytic_macs, build_workload
-from sparsecim.workloads.shapes import PRESETS, TransformerShape, preset
+from sparsecim.errors import InputError
+from sparsecim.workload.checkpoint import shape_from_checkpoint
+from sparsecim.workload.einsums import analytic_macs, build_workload
+from sparsecim.workload.shapes import PRESETS, TransformerShape, preset
 
 
 def _reference_macs(shape: TransformerShape, L: int) -> int:
@@ -76,13 +76,13 @@ def test_macs_for_random_shapes(layers, heads, head_dim, d_ff, L, gated):
 
 
 def test_bad_workload_inputs():
-    with pytest.raises(SparsecimInputError, match="sequence length"):
+    with pytest.raises(InputError, match="sequence length"):
         build_workload(preset("bert-base"), 0)
-    with pytest.raises(SparsecimInputError, match="exceeds"):
+    with pytest.raises(InputError, match="exceeds"):
         build_workload(preset("bert-base"), 4096)
-    with pytest.raises(SparsecimInputError, match="unknown model"):
+    with pytest.raises(InputError, match="unknown model"):
         preset("not-a-model")
-    with pytest.raises(SparsecimInputError, match="multiple of n_kv_heads"):
+    with pytest.raises(InputError, match="multiple of n_kv_heads"):
         TransformerShape("x", 1, 64, 8, 8, 64, n_kv_heads=3)
 
 
@@ -124,13 +124,13 @@ def test_shape_from_gguf(tmp_path):
 
 
 def test_checkpoint_errors(tmp_path):
-    with pytest.raises(SparsecimInputError, match="not found"):
+    with pytest.raises(InputError, match="not found"):
         shape_from_checkpoint(tmp_path / "missing.safetensors")
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x00\x01garbage")
-    with pytest.raises(SparsecimInputError, match="cannot read safetensors"):
+    with pytest.raises(InputError, match="cannot read safetensors"):
         shape_from_checkpoint(bad)
     other = tmp_path / "weights.bin"
     other.write_bytes(b"x")
-    with pytest.raises(SparsecimInputError, match="unsupported checkpoint format"):
+    with pytest.raises(InputError, match="unsupported checkpoint format"):
         shape_from_checkpoint(other)

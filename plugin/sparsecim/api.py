@@ -1,0 +1,80 @@
+"""The Python API: what `sparsecim run` does, as one function (see `sparsecim.pipeline` for the stages).
+
+    import sparsecim.api as sc
+    result = sc.run("bert-base", seq_len=128, density=0.25)
+    print(result.summary()["TOPS_per_W_chip"])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sparsecim.attention.profile import SpanProfile
+from sparsecim.mapping.result import EinsumRow, ModelResult
+from sparsecim.mapping.workers import ProgressFn
+from sparsecim.pipeline import Prepared, evaluate, prepare, resolve_model
+from sparsecim.pipeline import run as run_request
+from sparsecim.request import DEFAULT_ARCH, RunRequest, SparsitySource
+from sparsecim.rewrite.lar import LarOptions
+from sparsecim.rewrite.sparse import Scheme
+
+
+def run(
+    model: str | None = None,
+    arch: str = DEFAULT_ARCH,
+    seq_len: int = 128,
+    batch: int = 1,
+    weights: str | Path | None = None,
+    heads: int | None = None,
+    variables: dict | None = None,
+    use_cache: bool = True,
+    progress: ProgressFn | None = None,
+    prune: str | None = None,
+    density: float | None = None,
+    profile: str | Path | None = None,
+    masks: str | Path | None = None,
+    spans: str | Path | SpanProfile | None = None,
+    scheme: Scheme | str = Scheme.CHIP,
+    lar: LarOptions | None = None,
+    jobs: int | None = None,
+    baselines: bool = False,
+) -> ModelResult:
+    """Map a transformer onto an architecture and return its costs.
+
+    `model` is a preset name; with `weights` (a checkpoint) the shape comes from the file and `model`
+    only names it. Without either, BERT-base.
+
+    >>> result = run("all-minilm-l6-v2", seq_len=128, density=0.25)   # doctest: +SKIP
+    >>> result.summary()["TOPS_per_W_chip"]                          # doctest: +SKIP
+    """
+    request = RunRequest(
+        model=model if (model is not None or weights is not None) else "bert-base",
+        arch=arch,
+        seq_len=seq_len,
+        batch=batch,
+        weights=weights,
+        heads=heads,
+        variables=dict(variables or {}),
+        sparsity=SparsitySource(prune=prune, masks=masks, profile=profile, density=density),
+        scheme=scheme,
+        spans=spans,
+        lar=lar or LarOptions(),
+        baselines=baselines,
+    )
+    return run_request(request, use_cache, progress, jobs)
+
+
+__all__ = [
+    "EinsumRow",
+    "LarOptions",
+    "ModelResult",
+    "Prepared",
+    "RunRequest",
+    "Scheme",
+    "SparsitySource",
+    "evaluate",
+    "prepare",
+    "resolve_model",
+    "run",
+    "run_request",
+]

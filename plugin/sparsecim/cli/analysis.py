@@ -1,0 +1,287 @@
+"""The study commands: `sparsity-curve`, `attention`, `compare`, `validate` (parse -> study -> report).
+
+Every output path is checked before any work; the files of one command appear together or not at
+all (`OutputBatch`). Heavy modules are imported inside the commands (start-up time).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sparsecim.cli.options import (
+    ArchOpt,
+    DensityOpt,
+    HeadsOpt,
+    JobsOpt,
+    MasksOpt,
+    ModelOpt,
+    ProfileOpt,
+    PruneOpt,
+    QuietOpt,
+    SeqOpt,
+    SetOpt,
+    WeightsOpt,
+    check_jobs,
+    parse_sets,
+    progress_printer,
+)
+from sparsecim.errors import InputError
+
+
+def sparsity_curve(
+    model: ModelOpt = "bert-base",
+    weights: WeightsOpt = None,
+    heads: HeadsOpt = None,
+    arch: ArchOpt = "isscc23_16_2",
+    seq_len: SeqOpt = 128,
+    set_: SetOpt = [],
+    sparsities: Annotated[str, typer.Option(help="Comma-separated weight sparsities in [0, 1)")] = "0,0.25,0.5,0.6,0.7,0.75,0.8,0.85,0.9,0.95",
+    method: Annotated[str, typer.Option(help="Pruning method for real weights (magnitude, global, hybrid)")] = "magnitude",
+    out: Annotated[Path, typer.Option(help="Table (.csv)")] = Path("sparsity_curve.csv"),
+    plot: Annotated[Path, typer.Option(help="Plot (.png)")] = Path("sparsity_curve.png"),
+    jobs: JobsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Chip energy efficiency vs weight sparsity, with dense-CIM, block-skipping and ideal baselines (table + PNG)."""
+    from rich.console import Console  # noqa: PLC0415 - cli/: heavy imports at use (start-up time)
+    from rich.table import Table  # noqa: PLC0415
+
+    from sparsecim.files import OutputBatch, check_output_file  # noqa: PLC0415
+    from sparsecim.mapping.workers import own_process  # noqa: PLC0415
+    from sparsecim.report.files import table_csv  # noqa: PLC0415
+    from sparsecim.report.plots import sparsity_curve_figure  # noqa: PLC0415
+    from sparsecim.request import RunRequest  # noqa: PLC0415
+    from sparsecim.rewrite.sparse import Scheme  # noqa: PLC0415
+    from sparsecim.studies.sparsity_curve import parse_sparsities  # noqa: PLC0415
+    from sparsecim.studies.sparsity_curve import sparsity_curve as run_curve  # noqa: PLC0415
+
+    own_process()
+    check_output_file(out, (".csv",), "--out")
+    check_output_file(plot, (".png",), "--plot")
+    levels = parse_sparsities(sparsities)
+    if model is None and weights is None:
+        model = "bert-base"
+    request = RunRequest(model=model, arch=arch, seq_len=seq_len, weights=weights, heads=heads, variables=parse_sets(set_))
+    points = run_curve(request, levels, method, progress=progress_printer(quiet), jobs=check_jobs(jobs))
+    schemes = list(dict.fromkeys(p.scheme for p in points))
+    table = Table(title=f"Chip TOPS/W (dense-equivalent) vs weight sparsity, {'pruned real weights' if weights else 'uniform random masks'}")
+    table.add_column("sparsity", justify="right")
+    for scheme in schemes:
+        table.add_column(Scheme(scheme).label, justify="right")
+    table.add_column("chip vs dense", justify="right")
+    rows = []
+    for s in levels:
+        row = {p.scheme: p for p in points if p.sparsity == s}
+        for p in row.values():
+            rows.append([p.sparsity, str(p.scheme), p.tops_per_w_chip, p.tops_per_w_system, p.energy_chip_j, p.latency_s, p.tops, p.executed_macs])
+        gain = row[Scheme.CHIP].tops_per_w_chip / row[Scheme.DENSE].tops_per_w_chip
+        table.add_row(f"{s:.0%}", *[f"{row[sc].tops_per_w_chip:.2f}" for sc in schemes], f"{gain:.2f}x")
+    Console(width=160).print(table)
+    header = ["sparsity", "scheme", "TOPS_per_W_chip", "TOPS_per_W_system", "energy_chip_J", "latency_s", "TOPS", "executed_macs"]
+    with OutputBatch() as files:
+        files.text(out, table_csv(header, rows))
+        files.figure(plot, sparsity_curve_figure(points, f"{request.model or weights}: energy efficiency vs weight sparsity"))
+    typer.echo(f"wrote {out} and {plot}")
+
+
+def attention(
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    heads: HeadsOpt = None,
+    arch: ArchOpt = "isscc23_16_2",
+    seq_len: SeqOpt = 128,
+    set_: SetOpt = [],
+    spans: Annotated[str, typer.Option(help="Span profile YAML, or 'measure' (on the model's weights and the shipped text)")] = "measure",
+    out: Annotated[Path, typer.Option(help="Savings table (.csv)")] = Path("attention_savings.csv"),
+    hist: Annotated[Path, typer.Option(help="Span histogram (.png)")] = Path("span_histogram.png"),
+    jobs: JobsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Attention savings of the LAR engine (per layer and model) against dense attention, one fixed window,
+    no K/V reuse and no QK sharing; plus a histogram of the spans."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from sparsecim.files import OutputBatch, check_output_file  # noqa: PLC0415
+    from sparsecim.mapping.workers import own_process  # noqa: PLC0415
+    from sparsecim.pipeline import prepare  # noqa: PLC0415
+    from sparsecim.report.files import table_csv  # noqa: PLC0415
+    from sparsecim.report.plots import span_histogram_figure  # noqa: PLC0415
+    from sparsecim.report.tables import si  # noqa: PLC0415
+    from sparsecim.request import RunRequest  # noqa: PLC0415
+    from sparsecim.studies.attention_savings import attention_savings  # noqa: PLC0415
+
+    own_process()
+    check_output_file(out, (".csv",), "--out")
+    check_output_file(hist, (".png",), "--hist")
+    if model is None and weights is None:
+        model = "all-minilm-l6-v2"
+    request = RunRequest(model=model, arch=arch, seq_len=seq_len, weights=weights, heads=heads, variables=parse_sets(set_), spans=spans)
+    prepared = prepare(request)
+    costs = attention_savings(prepared, progress=progress_printer(quiet), jobs=check_jobs(jobs))
+    model_rows = {c.config: c for c in costs if c.layer is None}
+    full = model_rows["LAR"]
+    table = Table(title=f"Attention of {prepared.shape.name} at {seq_len} tokens: LAR engine mechanisms (whole model)")
+    for col in ["configuration", "attention MACs", "K/V CIM writes", "energy", "latency", "LAR saves (energy)", "LAR saves (latency)"]:
+        table.add_column(col, justify="right" if col != "configuration" else "left")
+    for name, c in model_rows.items():
+        table.add_row(
+            name,
+            f"{c.macs:.4g}",
+            f"{c.kv_writes:.4g}",
+            si(c.energy_j, "J"),
+            si(c.latency_s, "s"),
+            f"{c.energy_j / full.energy_j:.2f}x" if name != "LAR" else "-",
+            f"{c.latency_s / full.latency_s:.2f}x" if name != "LAR" else "-",
+        )
+    console = Console(width=160)
+    console.print(table)
+    layers = sorted({c.layer for c in costs if c.layer is not None})
+    per_layer = Table(title="Per layer: attention energy (and MACs) by configuration")
+    per_layer.add_column("layer")
+    for name in model_rows:
+        per_layer.add_column(name, justify="right")
+    for layer in layers:
+        row = {c.config: c for c in costs if c.layer == layer}
+        per_layer.add_row(str(layer), *[f"{si(row[n].energy_j, 'J')} ({row[n].macs:.3g})" for n in model_rows])
+    console.print(per_layer)
+    rows = [[c.config, "all" if c.layer is None else c.layer, c.macs, c.kv_writes, c.energy_j, c.latency_s] for c in costs]
+    with OutputBatch() as files:
+        files.text(out, table_csv(["configuration", "layer", "attention_macs", "kv_cim_writes", "energy_J", "latency_s"], rows))
+        files.figure(hist, span_histogram_figure(prepared.spans))
+    typer.echo(f"wrote {out} and {hist}")
+
+
+def compare(
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    heads: HeadsOpt = None,
+    seq_len: SeqOpt = 128,
+    batch: Annotated[int, typer.Option(help="Sequences per batch")] = 1,
+    set_: SetOpt = [],
+    prune: PruneOpt = None,
+    density: DensityOpt = None,
+    profile: ProfileOpt = None,
+    masks: MasksOpt = None,
+    spans: Annotated[Optional[str], typer.Option(help="Span profile YAML or 'measure'")] = None,
+    arch: Annotated[list[str], typer.Option("--arch", help="Also compare this arch (YAML path or name; repeatable)")] = [],
+    only: Annotated[Optional[str], typer.Option(help="Comma-separated subset of the default design names")] = None,
+    out: Annotated[Path, typer.Option(help="Table (.csv or .json)")] = Path("compare.csv"),
+    plot: Annotated[Path, typer.Option(help="Plots (.png)")] = Path("compare.png"),
+    jobs: JobsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """One workload on the chip, its ablations, a block-sparse CIM, AccelForge's example architectures
+    and your own arch files: one table (raw and 28 nm-scaled), CSV/JSON and PNG plots."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from sparsecim.files import OutputBatch, check_output_file  # noqa: PLC0415
+    from sparsecim.mapping.workers import own_process  # noqa: PLC0415
+    from sparsecim.report.files import dicts_csv  # noqa: PLC0415
+    from sparsecim.report.plots import compare_figure  # noqa: PLC0415
+    from sparsecim.report.tables import si  # noqa: PLC0415
+    from sparsecim.request import RunRequest, SparsitySource  # noqa: PLC0415
+    from sparsecim.studies.compare import Design, default_designs, outcome_row, run_compare  # noqa: PLC0415
+
+    own_process()
+    check_output_file(out, (".csv", ".json"), "--out")
+    check_output_file(plot, (".png",), "--plot")
+    if model is None and weights is None:
+        model = "bert-base"
+    designs = default_designs()
+    if only:
+        wanted = [w.strip() for w in only.split(",") if w.strip()]
+        unknown = [w for w in wanted if w not in {d.name for d in designs}]
+        if unknown:
+            raise InputError(f"unknown design {unknown[0]!r}; known: {', '.join(d.name for d in designs)}")
+        designs = [d for d in designs if d.name in wanted]
+    designs += [Design(Path(a).stem if a.endswith((".yaml", ".yml")) else a, a, note="user arch (dense)") for a in arch]
+    request = RunRequest(
+        model=model, seq_len=seq_len, batch=batch, weights=weights, heads=heads, variables=parse_sets(set_),
+        sparsity=SparsitySource(prune=prune, masks=masks, profile=profile, density=density), spans=spans,
+    )
+    outcomes = run_compare(request, designs, progress=progress_printer(quiet), jobs=check_jobs(jobs))
+    tokens = seq_len * batch
+    rows = [outcome_row(o, tokens) for o in outcomes]
+    table = Table(title=f"{model or weights}, {seq_len} tokens x {batch}: raw numbers; '@28nm' scaled with hwcomponents' technology factors")
+    for col in ["design", "node", "energy/token", "latency", "TOPS", "TOPS/W", "TOPS/W @28nm", "area mm2", "area @28nm", "note"]:
+        table.add_column(col, justify="left" if col in ("design", "note") else "right")
+    for o, r in zip(outcomes, rows):
+        if o.result is None:
+            table.add_row(r["design"], f"{r['tech_nm']} nm" if r["tech_nm"] else "?", *["-"] * 7, f"not run: {r['error'][:70]}")
+            continue
+        table.add_row(
+            r["design"],
+            f"{r['tech_nm']} nm" if r["tech_nm"] else "?",
+            si(r["energy_per_token_J"], "J"),
+            si(r["latency_s"], "s"),
+            f"{r['TOPS']:.3g}",
+            f"{r['TOPS_per_W_chip']:.3g}",
+            f"{r['TOPS_per_W_chip_at_28nm']:.3g}" if "TOPS_per_W_chip_at_28nm" in r else "-",
+            f"{r['area_mm2']:.3g}" if r["area_mm2"] else "-",
+            f"{r['area_mm2_at_28nm']:.3g}" if r.get("area_mm2_at_28nm") else "-",
+            (o.design.note + ("; " + "; ".join(n[:60] for n in o.result.notes if "excluded" in n or "unavailable" in n) if o.result.notes else ""))[:90],
+        )
+    Console(width=200).print(table)
+    with OutputBatch() as files:
+        files.text(out, json.dumps(rows, indent=2) if out.suffix.lower() == ".json" else dicts_csv(rows))
+        files.figure(plot, compare_figure(rows, f"{model or weights}: designs compared on one workload"), dpi=110)
+    typer.echo(f"wrote {out} and {plot}")
+
+
+def validate(
+    weights: WeightsOpt = None,
+    published: Annotated[Optional[Path], typer.Option(help="Published-figures YAML (default: the copy shipped with sparsecim)")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for validation.md, validation.csv and plots")] = Path("validation"),
+    jobs: JobsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Modelled vs published figures of the chip, with error and assumed conditions (table + markdown report + plots)."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from sparsecim.files import OutputBatch, check_output_folder  # noqa: PLC0415
+    from sparsecim.mapping.workers import own_process  # noqa: PLC0415
+    from sparsecim.report.files import validation_texts  # noqa: PLC0415
+    from sparsecim.report.plots import validation_figures  # noqa: PLC0415
+    from sparsecim.studies.validate import load_published  # noqa: PLC0415
+    from sparsecim.studies.validate import validate as run_validation  # noqa: PLC0415
+    from sparsecim.workload.checkpoint import bundled_checkpoint  # noqa: PLC0415
+
+    own_process()
+    check_output_folder(out, "--out")
+    load_published(published)  # a bad figures file fails before the runs
+    report = run_validation(weights or bundled_checkpoint("all-minilm-l6-v2"), published, progress=progress_printer(quiet), jobs=check_jobs(jobs))
+    table = Table(title="ISSCC 2023 16.2: modelled vs published")
+    for col in ["figure", "published", "modelled", "error", "status", "conditions / why not"]:
+        table.add_column(col, justify="right" if col in ("published", "modelled", "error") else "left")
+    for c in report.checks:
+        err = c.error_pct
+        table.add_row(
+            c.key,
+            f"{c.published} {c.unit}",
+            "" if c.modelled is None else f"{c.modelled:.4g}",
+            "" if err is None else f"{err:+.1f} %",
+            c.status,
+            (c.conditions + (f" [{c.caveat}]" if c.caveat else ""))[:110],
+        )
+    Console(width=200).print(table)
+    written = []
+    with OutputBatch() as files:
+        for name, text in validation_texts(report).items():
+            written.append(files.text(out / name, text))
+        for name, fig in validation_figures(report).items():
+            written.append(files.figure(out / name, fig, dpi=110))
+    typer.echo("wrote " + ", ".join(str(f) for f in written))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sparsity-curve")(sparsity_curve)
+    app.command()(attention)
+    app.command()(compare)
+    app.command()(validate)

@@ -1,0 +1,160 @@
+"""The single-run commands: `run`, `profile`, `spans`, `archs`.
+
+Heavy modules (AccelForge, numpy stages) are imported inside the commands so that `--help` and bad
+options answer at once (start-up time); everything else of sparsecim imports at module top.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sparsecim.cli.options import (
+    ArchOpt,
+    DensityOpt,
+    HeadsOpt,
+    JobsOpt,
+    MasksOpt,
+    ModelOpt,
+    ProfileOpt,
+    PruneOpt,
+    QuietOpt,
+    SeqOpt,
+    SetOpt,
+    WeightsOpt,
+    check_jobs,
+    parse_sets,
+    progress_printer,
+)
+from sparsecim.errors import InputError
+
+
+def run(
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    heads: HeadsOpt = None,
+    arch: ArchOpt = "isscc23_16_2",
+    seq_len: SeqOpt = 128,
+    batch: Annotated[int, typer.Option(help="Sequences per batch")] = 1,
+    set_: SetOpt = [],
+    prune: PruneOpt = None,
+    density: DensityOpt = None,
+    profile: ProfileOpt = None,
+    masks: MasksOpt = None,
+    baselines: Annotated[bool, typer.Option(help="With weight sparsity: also run dense CIM, block skipping and ideal on the same masks")] = True,
+    spans: Annotated[Optional[str], typer.Option(help="Per-head attention span profile YAML (from `sparsecim spans`), or 'measure' to measure them on the model's weights")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write results to .json, .csv or .parquet")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-map even if a cached mapping exists")] = False,
+    jobs: JobsOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Map a transformer onto an architecture and print energy, latency, utilisation, TOPS, TOPS/W and area."""
+    from rich.console import Console  # noqa: PLC0415 - cli/: heavy imports at use (start-up time)
+
+    from sparsecim.files import check_output_file  # noqa: PLC0415
+    from sparsecim.mapping.workers import own_process  # noqa: PLC0415
+    from sparsecim.pipeline import run as run_pipeline  # noqa: PLC0415
+    from sparsecim.report.files import RESULT_SUFFIXES, write_result  # noqa: PLC0415
+    from sparsecim.report.tables import baselines_table, print_result  # noqa: PLC0415
+    from sparsecim.request import RunRequest, SparsitySource  # noqa: PLC0415
+
+    own_process()
+    if out is not None:
+        check_output_file(out, RESULT_SUFFIXES, "--out")
+    request = RunRequest(
+        model=model if (model is not None or weights is not None) else "bert-base",
+        arch=arch,
+        seq_len=seq_len,
+        batch=batch,
+        weights=weights,
+        heads=heads,
+        variables=parse_sets(set_),
+        sparsity=SparsitySource(prune=prune, masks=masks, profile=profile, density=density),
+        spans=spans,
+        baselines=baselines,
+    )
+    result = run_pipeline(request, use_cache=not no_cache, progress=progress_printer(quiet), jobs=check_jobs(jobs))
+    console = Console(width=160)
+    print_result(result, console)
+    if result.baselines:
+        console.print(baselines_table(result.baselines))
+    if out is not None:
+        write_result(result, out)
+        typer.echo(f"wrote {out}")
+
+
+def profile(
+    out: Annotated[Path, typer.Option(help="Where to write the sparsity profile (.yaml)")],
+    model: ModelOpt = None,
+    weights: WeightsOpt = None,
+    heads: HeadsOpt = None,
+    arch: ArchOpt = "isscc23_16_2",
+    set_: SetOpt = [],
+    prune: PruneOpt = None,
+    density: DensityOpt = None,
+    masks: MasksOpt = None,
+) -> None:
+    """Compute a model's weight-sparsity profile (densities and butterfly packing statistics) and save it."""
+    from sparsecim.files import check_output_file  # noqa: PLC0415
+    from sparsecim.mapping.arch import find_arch, spec_values  # noqa: PLC0415
+    from sparsecim.pipeline import resolve_model  # noqa: PLC0415
+    from sparsecim.sparsity.sources import build_profile, rules_for  # noqa: PLC0415
+
+    check_output_file(out, (".yaml", ".yml"), "--out")
+    shape = resolve_model(model if (model is not None or weights is not None) else "bert-base", weights, heads)
+    rules = rules_for(spec_values(find_arch(arch)[1], parse_sets(set_)))
+    result = build_profile(shape, rules, weights, prune, masks, None, density)
+    if result is None:
+        raise InputError("give --prune, --masks or --density")
+    result.save_yaml(out)
+    typer.echo(f"wrote {out}: {len(result.matrices)} matrices, overall density {result.density:.3f}")
+
+
+def spans(
+    out: Annotated[Path, typer.Option(help="Where to write the span profile (.yaml)")],
+    model: ModelOpt = "all-minilm-l6-v2",
+    weights: WeightsOpt = None,
+    text: Annotated[Optional[Path], typer.Option(help="Plain-text file to run the model on (default: a text shipped with sparsecim)")] = None,
+    seq_len: SeqOpt = 128,
+    mass: Annotated[float, typer.Option(help="Attention mass each head's window must hold, in (0, 1]")] = 0.9,
+    sinks: Annotated[int, typer.Option(help="Always-attended first tokens ([CLS]) counted as captured")] = 1,
+    like: Annotated[Optional[str], typer.Option(help="Stretch the measured layers onto this preset's layer count (same head count), e.g. bert-base")] = None,
+) -> None:
+    """Measure per-head local attention spans from real attention maps and save the span profile."""
+    from sparsecim.attention.measure import measure_spans  # noqa: PLC0415
+    from sparsecim.attention.profile import stretch_layers  # noqa: PLC0415
+    from sparsecim.files import check_output_file, read_text  # noqa: PLC0415
+    from sparsecim.workload.checkpoint import bundled_checkpoint  # noqa: PLC0415
+    from sparsecim.workload.shapes import preset  # noqa: PLC0415
+
+    check_output_file(out, (".yaml", ".yml"), "--out")
+    if not 0.0 < mass <= 1.0:
+        raise InputError(f"--mass {mass} outside (0, 1]")
+    model_file = weights or bundled_checkpoint(model)
+    texts = read_text(text, "text file") if text is not None else None
+    result = measure_spans(str(model_file), texts, seq_len=seq_len, mass=mass, n_sink=sinks, text_source=str(text) if text else None)
+    if like is not None:
+        target = preset(like)
+        result = stretch_layers(result, target.n_layers, target.n_heads, target.name)
+    result.save(out)
+    n_global = sum(h.is_global for layer in result.layers for h in layer)
+    n_heads = sum(len(layer) for layer in result.layers)
+    typer.echo(f"wrote {out}: {n_heads} heads, {n_global} global")
+
+
+def archs() -> None:
+    """List the installed architecture specs and their variables."""
+    from sparsecim.mapping.arch import installed_archs, spec_variables  # noqa: PLC0415
+
+    for name, path in sorted(installed_archs().items()):
+        typer.echo(f"{name}: {path}")
+        typer.echo(f"  variables: {', '.join(spec_variables(path))}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.command("profile")(profile)
+    app.command()(spans)
+    app.command()(archs)

@@ -1,0 +1,165 @@
+"""What a run produces: `ModelResult`, typed from end to end (rows per Einsum kind, per-layer
+totals, the rewrite reports, baselines), in SI units."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sparsecim.mapping.arch import ArchRoles
+from sparsecim.rewrite.lar import LarOptions
+from sparsecim.rewrite.sparse import MatrixRewrite, Scheme
+from sparsecim.workload.einsums import Kind
+
+
+@dataclass
+class EinsumRow:
+    """One line of the results table: all instances of an Einsum kind (e.g. every layer's Q proj)."""
+
+    kind: Kind
+    tag: str  # e.g. the head group of a banded attention Einsum
+    form: str
+    ranks: dict[str, int]
+    instances: int
+    operations: int  # MACs (softmax: elements), all instances
+    energy_j: dict[str, float]  # per component, all instances
+    latency_s: float
+    utilisation: float  # fraction of the compute's parallel lanes busy (spatial usage product)
+    mapping: str  # the chosen loop nest, outermost first
+    layers: tuple[int, ...] = ()  # the layers whose instances this row holds
+    actions: dict[str, float] = field(default_factory=dict)  # "component.action" -> count, all instances
+
+    @property
+    def energy_total_j(self) -> float:
+        """Energy of all instances [J]."""
+        return sum(self.energy_j.values())
+
+    @property
+    def label(self) -> str:
+        """Kind and tag, as tables show them."""
+        return f"{self.kind} {self.tag}".strip()
+
+
+@dataclass
+class LayerTotal:
+    """Energy, latency and work of one Einsum kind in one layer (all its instances there)."""
+
+    layer: int
+    kind: Kind
+    energy_j: float = 0.0
+    latency_s: float = 0.0
+    operations: float = 0.0
+    stationary_writes: float = 0.0  # values written into the compute's stationary (CIM) storage
+
+
+@dataclass
+class ModelResult:
+    """Everything a run reports, in SI units. Energy splits into chip (on-chip components) and system
+    (plus the off-chip components the arch names, `roles.offchip`)."""
+
+    arch: str
+    model: str
+    seq_len: int
+    batch: int
+    rows: list[EinsumRow]
+    area_m2: dict[str, float]
+    roles: ArchRoles
+    dense_macs: int = 0  # MACs of the dense model (what "dense-equivalent" TOPS count)
+    variables: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    scheme: Scheme | None = None  # weight storage (None: dense weights, no sparsity profile)
+    lar: LarOptions | None = None  # LAR mechanisms (None: dense attention, no span profile)
+    matrix_rewrites: list[MatrixRewrite] = field(default_factory=list)
+    layers: list[LayerTotal] = field(default_factory=list)
+    baselines: dict[Scheme, "ModelResult"] = field(default_factory=dict)  # same masks, other schemes
+
+    def layer_totals(self, kinds: tuple[str, ...]) -> dict[int, LayerTotal]:
+        """Per layer: the sum over the given Einsum kinds (kind of the total: the first given)."""
+        out: dict[int, LayerTotal] = {}
+        for total in self.layers:
+            if total.kind in kinds:
+                acc = out.setdefault(total.layer, LayerTotal(total.layer, Kind(kinds[0])))
+                acc.energy_j += total.energy_j
+                acc.latency_s += total.latency_s
+                acc.operations += total.operations
+                acc.stationary_writes += total.stationary_writes
+        return out
+
+    @property
+    def energy_by_component_j(self) -> dict[str, float]:
+        """Energy per component [J], all Einsums."""
+        out: dict[str, float] = {}
+        for row in self.rows:
+            for comp, e in row.energy_j.items():
+                out[comp] = out.get(comp, 0.0) + e
+        return out
+
+    @property
+    def energy_system_j(self) -> float:
+        """On-chip plus off-chip energy [J]."""
+        return sum(self.energy_by_component_j.values())
+
+    @property
+    def energy_chip_j(self) -> float:
+        """On-chip energy [J] (the off-chip components of the arch left out)."""
+        return sum(e for c, e in self.energy_by_component_j.items() if c not in self.roles.offchip)
+
+    @property
+    def energy_offchip_j(self) -> float:
+        """Energy of the off-chip components [J]."""
+        return self.energy_system_j - self.energy_chip_j
+
+    @property
+    def latency_s(self) -> float:
+        """End-to-end latency [s]: the Einsums run one after another."""
+        return sum(r.latency_s for r in self.rows)
+
+    @property
+    def macs(self) -> int:
+        """MACs actually executed (after sparsity / span rewrites)."""
+        return sum(r.operations for r in self.rows if r.form != "softmax")
+
+    @property
+    def dense_equivalent_ops(self) -> int:
+        """2 x the dense model's MACs: the work a dense accelerator would do for the same result."""
+        return 2 * (self.dense_macs or self.macs)
+
+    @property
+    def tokens(self) -> int:
+        return self.seq_len * self.batch
+
+    @property
+    def tops(self) -> float:
+        """Dense-equivalent tera-operations per second."""
+        return self.dense_equivalent_ops / self.latency_s / 1e12 if self.latency_s else 0.0
+
+    @property
+    def tops_per_w_chip(self) -> float:
+        return self.dense_equivalent_ops / self.energy_chip_j / 1e12 if self.energy_chip_j else 0.0
+
+    @property
+    def tops_per_w_system(self) -> float:
+        return self.dense_equivalent_ops / self.energy_system_j / 1e12 if self.energy_system_j else 0.0
+
+    @property
+    def area_total_m2(self) -> float:
+        """Area of the modelled components [m^2]."""
+        return sum(self.area_m2.values())
+
+    def summary(self) -> dict:
+        """The headline numbers (SI units; area in mm2)."""
+        return {
+            "arch": self.arch,
+            "model": self.model,
+            "seq_len": self.seq_len,
+            "batch": self.batch,
+            "energy_chip_J": self.energy_chip_j,
+            "energy_system_J": self.energy_system_j,
+            "latency_s": self.latency_s,
+            "dense_equivalent_ops": self.dense_equivalent_ops,
+            "executed_macs": self.macs,
+            "TOPS": self.tops,
+            "TOPS_per_W_chip": self.tops_per_w_chip,
+            "TOPS_per_W_system": self.tops_per_w_system,
+            "area_mm2": self.area_total_m2 * 1e6,
+            "TOPS_per_mm2": self.tops / (self.area_total_m2 * 1e6) if self.area_total_m2 else 0.0,
+        }

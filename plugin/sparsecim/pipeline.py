@@ -1,0 +1,126 @@
+"""One run, top to bottom: request -> shape -> dense Einsums -> sparsity and span profiles ->
+rewrite -> map each distinct Einsum -> ModelResult.
+
+    result = run(RunRequest(model="bert-base", sparsity=SparsitySource(density=0.25)))
+
+`prepare` does everything that needs no mapper (and is shared by studies that evaluate one
+workload several ways); `evaluate` rewrites and maps one configuration of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from sparsecim.attention.measure import measure_spans
+from sparsecim.attention.profile import SpanProfile
+from sparsecim.errors import InputError
+from sparsecim.mapping.aggregate import map_workload
+from sparsecim.mapping.arch import find_arch, spec_values, spec_variables
+from sparsecim.mapping.result import ModelResult
+from sparsecim.mapping.workers import ProgressFn
+from sparsecim.request import RunRequest
+from sparsecim.rewrite import rewrite
+from sparsecim.rewrite.lar import LarOptions
+from sparsecim.rewrite.sparse import Scheme
+from sparsecim.sparsity.profile import SparsityProfile
+from sparsecim.sparsity.sources import build_profile, rules_for
+from sparsecim.workload.checkpoint import bundled_checkpoint, shape_from_checkpoint
+from sparsecim.workload.einsums import ModelWorkload, build_workload
+from sparsecim.workload.shapes import TransformerShape, preset
+
+BASELINE_SCHEMES = (Scheme.DENSE, Scheme.BLOCK_SKIP, Scheme.IDEAL)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A resolved request: arch file, shape, dense workload and profiles (shared by baseline runs)."""
+
+    arch_name: str
+    arch_path: Path
+    variables: dict
+    shape: TransformerShape
+    workload: ModelWorkload
+    sparsity: SparsityProfile | None
+    spans: SpanProfile | None
+
+
+def resolve_model(model: str | TransformerShape | None, weights: str | Path | None, heads: int | None = None) -> TransformerShape:
+    """A preset by name (or a TransformerShape as is), or the shape read from a checkpoint (which wins)."""
+    if isinstance(model, TransformerShape):
+        return model
+    if weights is not None:
+        return shape_from_checkpoint(weights, n_heads=heads, name=model)
+    if model is None:
+        raise InputError("give a model name or a weights file")
+    return preset(model)
+
+
+def measure_default_spans(shape: TransformerShape, weights: str | Path | None, seq_len: int, mass: float = 0.9) -> SpanProfile:
+    """Spans measured on the model's own attention maps over the text shipped with sparsecim."""
+    if shape.causal:
+        raise InputError("measured spans support BERT-style encoders; give a span profile YAML for decoders")
+    model_file = weights if weights is not None else bundled_checkpoint(shape.name)
+    return measure_spans(str(model_file), None, seq_len=seq_len, mass=mass)
+
+
+def prepare(request: RunRequest) -> Prepared:
+    """Validate and resolve everything that does not need the mapper."""
+    arch_name, arch_path = find_arch(request.arch)
+    variables = dict(request.variables)
+    known = spec_variables(arch_path)
+    unknown = [k for k in variables if known and k not in known]
+    if unknown:
+        raise InputError(f"unknown spec variable {unknown[0]!r} for {arch_name}; known: {', '.join(known)}")
+    shape = resolve_model(request.model, request.weights, request.heads)
+    workload = build_workload(shape, request.seq_len, request.batch)
+    rules = rules_for(spec_values(arch_path, variables))
+    s = request.sparsity
+    sparsity = build_profile(shape, rules, request.weights, s.prune, s.masks, s.profile, s.density)
+    spans = request.spans
+    if spans == "measure":
+        spans = measure_default_spans(shape, request.weights, request.seq_len)
+    elif spans is not None and not isinstance(spans, SpanProfile):
+        spans = SpanProfile.load(spans)
+    return Prepared(arch_name, arch_path, variables, shape, workload, sparsity, spans)
+
+
+def evaluate(
+    prepared: Prepared,
+    scheme: Scheme = Scheme.CHIP,
+    lar: LarOptions | None = None,
+    use_cache: bool = True,
+    progress: ProgressFn | None = None,
+    jobs: int | None = None,
+    extra_variables: dict | None = None,
+    skip_unsupported_softmax: bool = False,
+) -> ModelResult:
+    """Rewrite the prepared workload for one weight-storage scheme / LAR setting and map it."""
+    rewritten = rewrite(prepared.workload, prepared.sparsity, prepared.spans, scheme, lar)
+    variables = {**prepared.variables, **(extra_variables or {})}
+    if rewritten.scheme is not None:
+        variables = {**variables, **rewritten.scheme.variables}
+    return map_workload(
+        prepared.arch_path,
+        rewritten,
+        variables,
+        use_cache=use_cache,
+        progress=progress,
+        arch_name=prepared.arch_name,
+        jobs=jobs,
+        skip_unsupported_softmax=skip_unsupported_softmax,
+    )
+
+
+def run(request: RunRequest, use_cache: bool = True, progress: ProgressFn | None = None, jobs: int | None = None) -> ModelResult:
+    """The request's result; with `request.baselines` and a sparsity source, the dense-CIM, block-
+    skipping and ideal schemes on the same masks are attached as `result.baselines`."""
+    prepared = prepare(request)
+    result = evaluate(prepared, request.scheme, request.lar, use_cache, progress, jobs)
+    if request.baselines and prepared.sparsity is not None:
+        baselines = {request.scheme: result}
+        for scheme in BASELINE_SCHEMES:
+            if scheme is not request.scheme:
+                baselines[scheme] = evaluate(prepared, scheme, request.lar, use_cache, progress, jobs)
+        result = replace(result, baselines=baselines)
+    return result
