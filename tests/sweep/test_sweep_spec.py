@@ -95,7 +95,7 @@ def test_key_ignores_how_defaults_are_given_and_follows_the_arch_file(tmp_path):
     b = expand_points(parse_sweep({"fixed": {"seq_len": 128, "model": "BERT"}, "axes": {"density": [0.5]}}, tmp_path / "b.yaml"))
     c = expand_points(parse_sweep({"fixed": {"seq_len": 64}, "axes": {"density": [0.5]}}, tmp_path / "c.yaml"))
     assert a[0].key == b[0].key != c[0].key
-    from sparsecim.specs import find_arch
+    from sparsecim.mapping.arch import find_arch
 
     arch_copy = tmp_path / "my_arch.yaml"
     arch_copy.write_text(find_arch("isscc23_16_2")[1].read_text() + "\n# edited\n")

@@ -1,1 +1,1 @@
-"""TODO"""
+"""Presenting results: terminal tables, result files and figures."""
