@@ -15,6 +15,7 @@ RANKS = {
     "rewrite": 4,
     "mapping": 5,
     "request": 6,
+    "cases": 7,
     "pipeline": 7,
     "api": 8, "studies": 8,
     "report": 9,

@@ -16,6 +16,7 @@ from sparsecim.attention.measure import measure_spans
 from sparsecim.attention.profile import SpanProfile
 from sparsecim.errors import InputError
 from sparsecim.mapping.aggregate import map_workload
+from sparsecim.mapping import operating
 from sparsecim.mapping.arch import find_arch, spec_values, spec_variables
 from sparsecim.mapping.result import ModelResult
 from sparsecim.mapping.workers import ProgressFn
@@ -72,6 +73,7 @@ def prepare(request: RunRequest) -> Prepared:
     unknown = [k for k in variables if known and k not in known]
     if unknown:
         raise InputError(f"unknown spec variable {unknown[0]!r} for {arch_name}; known: {', '.join(known)}")
+    variables = operating.resolve(arch_name, variables)
     shape = resolve_model(request.model, request.weights, request.heads)
     workload = build_workload(shape, request.seq_len, request.batch)
     rules = rules_for(spec_values(arch_path, variables))

@@ -235,7 +235,6 @@ def compare(
 
 
 def validate(
-    weights: WeightsOpt = None,
     published: Annotated[Optional[Path], typer.Option(help="Published-figures YAML (default: the copy shipped with sparsecim)")] = None,
     out: Annotated[Path, typer.Option(help="Folder for validation.md, validation.csv and plots")] = Path("validation"),
     jobs: JobsOpt = None,
@@ -251,14 +250,13 @@ def validate(
     from sparsecim.report.plots import validation_figures  # noqa: PLC0415
     from sparsecim.studies.validate import load_published  # noqa: PLC0415
     from sparsecim.studies.validate import validate as run_validation  # noqa: PLC0415
-    from sparsecim.workload.checkpoint import bundled_checkpoint  # noqa: PLC0415
 
     own_process()
     check_output_folder(out, "--out")
     load_published(published)  # a bad figures file fails before the runs
-    report = run_validation(weights or bundled_checkpoint("all-minilm-l6-v2"), published, progress=progress_printer(quiet), jobs=check_jobs(jobs))
+    report = run_validation(published, progress=progress_printer(quiet), jobs=check_jobs(jobs))
     table = Table(title="ISSCC 2023 16.2: modelled vs published")
-    for col in ["figure", "published", "modelled", "error", "status", "conditions / why not"]:
+    for col in ["figure", "published", "modelled", "error", "status"]:
         table.add_column(col, justify="right" if col in ("published", "modelled", "error") else "left")
     for c in report.checks:
         err = c.error_pct
@@ -268,7 +266,6 @@ def validate(
             "" if c.modelled is None else f"{c.modelled:.4g}",
             "" if err is None else f"{err:+.1f} %",
             c.status,
-            (c.conditions + (f" [{c.caveat}]" if c.caveat else ""))[:110],
         )
     Console(width=200).print(table)
     written = []

@@ -32,6 +32,7 @@ from sparsecim.errors import InputError
 
 
 def run(
+    case: Annotated[Optional[str], typer.Option(help="A published workload of the chip: bert-glue or gpt2-enwik8 (sets model, tokens, sparsity and spans)")] = None,
     model: ModelOpt = None,
     weights: WeightsOpt = None,
     heads: HeadsOpt = None,
@@ -51,18 +52,28 @@ def run(
     quiet: QuietOpt = False,
 ) -> None:
     """Map a transformer onto an architecture and print energy, latency, utilisation, TOPS, TOPS/W and area."""
-    from rich.console import Console  # noqa: PLC0415 - cli/: heavy imports at use (start-up time)
-
-    from sparsecim.files import check_output_file  # noqa: PLC0415
+    from sparsecim.files import check_output_file  # noqa: PLC0415 - cli/: heavy imports at use (start-up time)
     from sparsecim.mapping.workers import own_process  # noqa: PLC0415
     from sparsecim.pipeline import run as run_pipeline  # noqa: PLC0415
-    from sparsecim.report.files import RESULT_SUFFIXES, write_result  # noqa: PLC0415
-    from sparsecim.report.tables import baselines_table, print_result  # noqa: PLC0415
+    from sparsecim.report.files import RESULT_SUFFIXES  # noqa: PLC0415
     from sparsecim.request import RunRequest, SparsitySource  # noqa: PLC0415
 
     own_process()
     if out is not None:
         check_output_file(out, RESULT_SUFFIXES, "--out")
+    if case is not None:
+        from sparsecim.cases import case as published_case  # noqa: PLC0415
+
+        clashing = [flag for flag, value in (("--model", model), ("--prune", prune), ("--density", density), ("--profile", profile),
+                                             ("--masks", masks), ("--spans", spans)) if value is not None]
+        if clashing:
+            raise InputError(f"--case sets the model, sparsity and spans; drop {', '.join(clashing)}")
+        request = published_case(case).request(
+            weights=weights, heads=heads, arch=arch, batch=batch, variables=parse_sets(set_), baselines=baselines
+        )
+        result = run_pipeline(request, use_cache=not no_cache, progress=progress_printer(quiet), jobs=check_jobs(jobs))
+        _show(result, out)
+        return
     request = RunRequest(
         model=model if (model is not None or weights is not None) else "bert-base",
         arch=arch,
@@ -76,6 +87,15 @@ def run(
         baselines=baselines,
     )
     result = run_pipeline(request, use_cache=not no_cache, progress=progress_printer(quiet), jobs=check_jobs(jobs))
+    _show(result, out)
+
+
+def _show(result, out: Path | None) -> None:
+    from rich.console import Console  # noqa: PLC0415
+
+    from sparsecim.report.files import write_result  # noqa: PLC0415
+    from sparsecim.report.tables import baselines_table, print_result  # noqa: PLC0415
+
     console = Console(width=160)
     print_result(result, console)
     if result.baselines:

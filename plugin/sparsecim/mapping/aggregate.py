@@ -42,8 +42,8 @@ def map_workload(
             workload = replace(workload, einsums=[e for e in workload.einsums if e.spec.form != "softmax"])
             notes.append(f"softmax not supported by this design, excluded: {one_line(exc, 120)}")
     costs = map_all(arch_path, specs, variables, use_cache, progress, jobs)
-    rows, layers = _aggregate(workload.einsums, costs)
     facts = arch_facts(arch_path, variables)
+    rows, layers = _aggregate(workload.einsums, costs, facts.roles.offchip)
     if facts.area_m2 is None:
         notes.append(f"area unavailable: {facts.area_problem}")
     return ModelResult(
@@ -64,7 +64,7 @@ def map_workload(
     )
 
 
-def _aggregate(einsums, costs: dict[EinsumSpec, EinsumCost]) -> tuple[list[EinsumRow], list[LayerTotal]]:
+def _aggregate(einsums, costs: dict[EinsumSpec, EinsumCost], offchip: frozenset[str]) -> tuple[list[EinsumRow], list[LayerTotal]]:
     """Costs x instances, per (kind, tag, shape) row and per (layer, kind), in execution order."""
     rows: dict[tuple[str, str, EinsumSpec], EinsumRow] = {}
     layers: dict[tuple[int, str], LayerTotal] = {}
@@ -95,8 +95,11 @@ def _aggregate(einsums, costs: dict[EinsumSpec, EinsumCost]) -> tuple[list[Einsu
         row.instances += e.count
         row.operations += e.operations
         row.latency_s += e.count * cost.latency_s
+        row.latency_onchip_s += e.count * cost.latency_without(offchip)
         if e.layer not in row.layers:
             row.layers = (*row.layers, e.layer)
         for comp, energy in cost.energy_j.items():
             row.energy_j[comp] = row.energy_j.get(comp, 0.0) + e.count * energy
+        for comp, energy in cost.leak_energy_j.items():
+            row.leak_energy_j[comp] = row.leak_energy_j.get(comp, 0.0) + e.count * energy
     return list(rows.values()), list(layers.values())

@@ -33,7 +33,7 @@ from sparsecim.files import read_text, write_atomic
 from sparsecim.mapping.cost import EinsumCost
 from sparsecim.workload.einsums import EinsumSpec
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 
 
 def default_cache_dir() -> Path:

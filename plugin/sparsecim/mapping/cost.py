@@ -11,7 +11,8 @@ from sparsecim.schema import FiniteFloat, Strict
 class EinsumCost(Strict):
     """Costs of one mapped Einsum (one instance)."""
 
-    energy_j: dict[str, FiniteFloat]  # per component
+    energy_j: dict[str, FiniteFloat]  # per component, leakage included
+    leak_energy_j: dict[str, FiniteFloat] = Field(default_factory=dict)  # the leakage part of energy_j
     latency_s: FiniteFloat
     component_latency_s: dict[str, FiniteFloat]
     actions: dict[str, FiniteFloat]  # "component.action" -> count
@@ -22,7 +23,7 @@ class EinsumCost(Strict):
 
     @model_validator(mode="after")
     def _physical(self) -> "EinsumCost":
-        for name, table in (("energy", self.energy_j), ("latency", self.component_latency_s), ("action count", self.actions)):
+        for name, table in (("energy", self.energy_j), ("leakage", self.leak_energy_j), ("latency", self.component_latency_s), ("action count", self.actions)):
             bad = next((k for k, v in table.items() if v < 0), None)
             if bad is not None:
                 raise ValueError(f"negative {name} of {bad}: {table[bad]!r}")
@@ -43,6 +44,7 @@ class EinsumCost(Strict):
         """The cost of `factor` times the work (same mapping)."""
         return EinsumCost.model_construct(
             energy_j={k: v * factor for k, v in self.energy_j.items()},
+            leak_energy_j={k: v * factor for k, v in self.leak_energy_j.items()},
             latency_s=self.latency_s * factor,
             component_latency_s={k: v * factor for k, v in self.component_latency_s.items()},
             actions={k: v * factor for k, v in self.actions.items()},
@@ -51,6 +53,11 @@ class EinsumCost(Strict):
             utilisation=dict(self.utilisation),
             stationary_writes=self.stationary_writes * factor,
         )
+
+    def latency_without(self, components: frozenset[str] | set[str]) -> float:
+        """Latency when the given components (e.g. off chip) took no time: the slowest of the others
+        (AccelForge overlaps the components of an Einsum; its latency is the slowest one)."""
+        return max((v for k, v in self.component_latency_s.items() if k not in components), default=0.0)
 
     @property
     def lane_utilisation(self) -> float:

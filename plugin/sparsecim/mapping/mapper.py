@@ -170,6 +170,10 @@ def _map_uncached(arch_path: Path, einsum: EinsumSpec, variables: dict) -> Einsu
         raise MappingError(f"AccelForge could not evaluate the chosen mapping of {einsum.form} on {arch_path.name}: {one_line(exc)}") from None
     mappings.data = _fillna_and__numeric_cast(pd.concat([detail.data]), 0)
     energy = {k: float(v) for k, v in mappings.energy(per_component=True).items()}
+    leak: dict[str, float] = {}
+    for (component, action), value in mappings.energy(per_component=True, per_action=True).items():
+        if action == "leak":
+            leak[component] = leak.get(component, 0.0) + float(value)
     comp_latency = {k: float(v) for k, v in mappings.latency(per_component=True).items()}
     actions = {f"{c}.{a}": float(v) for (c, a), v in mappings.actions(per_component=True).items() if v}
     columns = mappings.data.columns
@@ -178,6 +182,7 @@ def _map_uncached(arch_path: Path, einsum: EinsumSpec, variables: dict) -> Einsu
     stationary = _stationary_storage(mapping_obj, einsum)
     return EinsumCost(
         energy_j=energy,
+        leak_energy_j=leak,
         latency_s=total_latency,
         component_latency_s=comp_latency,
         actions=actions,

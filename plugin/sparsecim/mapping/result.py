@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sparsecim.mapping.arch import ArchRoles
 from sparsecim.rewrite.lar import LarOptions
 from sparsecim.rewrite.sparse import MatrixRewrite, Scheme
-from sparsecim.workload.einsums import Kind
+from sparsecim.workload.einsums import MAC_FORMS, Kind
 
 
 @dataclass
@@ -25,8 +25,10 @@ class EinsumRow:
     latency_s: float
     utilisation: float  # fraction of the compute's parallel lanes busy (spatial usage product)
     mapping: str  # the chosen loop nest, outermost first
+    latency_onchip_s: float = 0.0  # latency if off-chip access took no time
     layers: tuple[int, ...] = ()  # the layers whose instances this row holds
     actions: dict[str, float] = field(default_factory=dict)  # "component.action" -> count, all instances
+    leak_energy_j: dict[str, float] = field(default_factory=dict)  # leakage part of energy_j
 
     @property
     def energy_total_j(self) -> float:
@@ -94,6 +96,15 @@ class ModelResult:
         return out
 
     @property
+    def leak_energy_by_component_j(self) -> dict[str, float]:
+        """Leakage part of the energy per component [J]."""
+        out: dict[str, float] = {}
+        for row in self.rows:
+            for comp, e in row.leak_energy_j.items():
+                out[comp] = out.get(comp, 0.0) + e
+        return out
+
+    @property
     def energy_system_j(self) -> float:
         """On-chip plus off-chip energy [J]."""
         return sum(self.energy_by_component_j.values())
@@ -114,9 +125,14 @@ class ModelResult:
         return sum(r.latency_s for r in self.rows)
 
     @property
+    def latency_onchip_s(self) -> float:
+        """Latency excluding off-chip access [s] (each Einsum as fast as its on-chip components allow)."""
+        return sum(r.latency_onchip_s for r in self.rows)
+
+    @property
     def macs(self) -> int:
         """MACs actually executed (after sparsity / span rewrites)."""
-        return sum(r.operations for r in self.rows if r.form != "softmax")
+        return sum(r.operations for r in self.rows if r.form in MAC_FORMS)
 
     @property
     def dense_equivalent_ops(self) -> int:

@@ -137,16 +137,25 @@ def validation_texts(report) -> dict[str, str]:
     lines = [
         "# sparsecim validation: ISSCC 2023 16.2 modelled vs published",
         "",
-        "| figure | published | modelled | error | status | conditions assumed | caveat |",
-        "|---|---|---|---|---|---|---|",
+        "Kind: *calibrated* figures were used to fit the model (not checks); *independent* figures were not;",
+        "*input* figures are structure taken from the table; *condition* reports what the model needs.",
+        "",
+        "| figure | published | modelled | error | kind | status | conditions | note |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in report.checks:
         err = c.error_pct
-        rows.append([c.key, c.published, c.unit, c.modelled, err, c.status, c.conditions, c.caveat, c.source])
+        rows.append([c.key, c.published, c.unit, c.modelled, err, c.kind, c.status, c.conditions, c.note, c.source])
         lines.append(
             f"| {c.key} | {c.published} {c.unit} | {'' if c.modelled is None else f'{c.modelled:.4g}'} | "
-            f"{'' if err is None else f'{err:+.1f} %'} | {c.status} | {c.conditions} | {c.caveat} |"
+            f"{'' if err is None else f'{err:+.1f} %'} | {c.kind} | {c.status} | {c.conditions} | {c.note} |"
         )
-    lines += ["", "![TOPS/W vs sparsity](validation_topsw_vs_sparsity.png)", "", "![area](validation_area.png)", ""]
-    header = ["figure", "published", "unit", "modelled", "error_pct", "status", "conditions", "caveat", "source"]
+    fit = report.power_fit
+    if fit is not None:
+        lines += ["", f"## Power curve fit (dynamic_energy_scale {fit.dynamic_scale:.4f}, leakage_scale {fit.leakage_scale:.4f})", "",
+                  "| MHz | V | measured mW | modelled mW | residual |", "|---|---|---|---|---|"]
+        for (mhz, volt, measured, model), residual in zip(fit.points, fit.residuals_pct):
+            lines.append(f"| {mhz:.0f} | {volt:.2f} | {measured:.1f} | {model:.1f} | {residual:+.1f} % |")
+    lines += ["", "![power and efficiency along the curve](validation_power_curve.png)", "", "![area](validation_area.png)", ""]
+    header = ["figure", "published", "unit", "modelled", "error_pct", "kind", "status", "conditions", "note", "source"]
     return {"validation.md": "\n".join(lines), "validation.csv": table_csv(header, rows)}

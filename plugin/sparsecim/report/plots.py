@@ -4,13 +4,14 @@ caller's matplotlib setup is left alone). Files are written by the caller throug
 from __future__ import annotations
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from sparsecim.attention.profile import SpanProfile
 from sparsecim.rewrite.sparse import Scheme
 from sparsecim.studies.sparsity_curve import CurvePoint
 from sparsecim.studies.sweep.spec import ParetoSpec
-from sparsecim.studies.validate import PEAK_FREQUENCY, PEAK_SPARSITY, PEAK_VOLTAGE, PERIPHERY_FRACTION, ValidationReport
+from sparsecim.studies.validate import PERIPHERY_FRACTION, ValidationReport
 
 
 def sparsity_curve_figure(points: list[CurvePoint], title: str) -> Figure:
@@ -99,42 +100,52 @@ def compare_figure(rows: list[dict], title: str) -> Figure:
 
 
 def validation_figures(report: ValidationReport) -> dict[str, Figure]:
-    """The TOPS/W-vs-sparsity and area figures of the validation report, by file name."""
+    """The power-curve and area figures of the validation report, by file name."""
     by_key = {c.key: c for c in report.checks}
-    fig = Figure(figsize=(6.5, 4))
+    fig = Figure(figsize=(7.5, 4.2))
     ax = fig.subplots()
-    xs = [100 * s for s, _ in report.curve]
-    ax.plot(xs, [v for _, v in report.curve], marker="o", label="modelled chip (0.9 V, hybrid pruning, real MiniLM)")
-    peak = by_key.get("figures.peak_energy_efficiency")
-    if peak:
-        ax.scatter([100 * PEAK_SPARSITY], [peak.published], marker="*", s=150, color="red", label=f"published peak {peak.published} TOPS/W (conditions not published)")
-        if peak.modelled:
-            ax.scatter([100 * PEAK_SPARSITY], [peak.modelled], marker="x", s=80, color="black", label=f"modelled at {PEAK_VOLTAGE} V, {PEAK_FREQUENCY / 1e6:.0f} MHz")
-    norm = by_key.get("figures.energy_efficiency_8b_normalised")
-    if norm:
-        ax.axhline(norm.published, color="gray", ls="--", label=f"published 8b-normalised {norm.published} TOPS/W")
-    ax.set_xlabel("weight sparsity (%)")
-    ax.set_ylabel("TOPS/W (chip, dense-equivalent)")
-    ax.legend(fontsize=7)
+    fit = report.power_fit
+    if fit is not None:
+        mhz = [p[0] for p in fit.points]
+        ax.plot(mhz, [p[2] for p in fit.points], "o", color="black", label="measured chip power (curve)")
+        ax.plot(mhz, [p[3] for p in fit.points], "-", color="tab:red", label="modelled (2 fitted factors)")
+    ax.set_xlabel("frequency (MHz), voltage from the measured curve")
+    ax.set_ylabel("chip power (mW)")
+    right = ax.twinx()
+    if report.efficiency_curve:
+        right.plot([p[0] for p in report.efficiency_curve], [p[2] for p in report.efficiency_curve], "--", color="tab:blue",
+                   label="modelled TOPS/W, GPT-2 case (right axis)")
+        right.set_ylabel("TOPS/W (dense-equivalent, chip)", color="tab:blue")
+    lines = ax.get_legend_handles_labels()
+    more = right.get_legend_handles_labels()
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
 
-    area = Figure(figsize=(6.5, 4))
+    area = Figure(figsize=(7.5, 4.2))
     ax = area.subplots()
     items = sorted(report.area_m2.items(), key=lambda kv: -kv[1])
+    colors = _component_colors([name for name, _ in items])
     modelled = sum(v for _, v in items) * 1e6
     bottom = 0.0
     for name, value in items:
-        ax.bar(["modelled"], [value * 1e6], bottom=bottom, label=name)
+        ax.bar(["modelled"], [value * 1e6], bottom=bottom, label=name, color=colors[name])
         bottom += value * 1e6
-    ax.bar(["modelled"], [modelled * PERIPHERY_FRACTION / (1 - PERIPHERY_FRACTION)], bottom=bottom, label="periphery (assumed)", color="lightgray")
-    die = by_key.get("figures.die_area")
+    ax.bar(["modelled"], [modelled * PERIPHERY_FRACTION / (1 - PERIPHERY_FRACTION)], bottom=bottom, label="periphery (assumed)",
+           color="white", edgecolor="gray", hatch="//")
+    die = by_key.get("spec_table.die_area")
     if die:
-        ax.bar(["published die"], [die.published], color="tab:red")
+        ax.bar(["published die"], [die.published], color="black")
     ax.set_ylabel("mm2")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
     area.tight_layout()
-    return {"validation_topsw_vs_sparsity.png": fig, "validation_area.png": area}
+    return {"validation_power_curve.png": fig, "validation_area.png": area}
+
+
+def _component_colors(names: list[str]) -> dict:
+    """A distinct colour per component (tab20, then tab20b), never black (kept for published values)."""
+    palette = list(colormaps["tab20"].colors) + list(colormaps["tab20b"].colors)
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
 
 
 def pareto_figure(df, pareto: ParetoSpec, title: str, color_by: str | None = None) -> Figure:

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from sparsecim.mapping.result import ModelResult
 from sparsecim.rewrite.sparse import Scheme
+from sparsecim.workload.einsums import MAC_FORMS
 
 SKIPPER_CLASS = "sparsecim_butterfly"
 
@@ -32,7 +33,7 @@ def result_tables(result: ModelResult) -> list[Table]:
             f"{row.operations:.3g}",
             si(row.energy_total_j, "J"),
             si(row.latency_s, "s"),
-            f"{row.utilisation:.0%}" if row.form != "softmax" else "-",
+            f"{row.utilisation:.0%}" if row.form in MAC_FORMS else "-",
             *[si(row.energy_j.get(c, 0.0), "J") for c in shown],
         )
     per_comp = Table(title="Per component")

@@ -34,16 +34,17 @@ def rewrite(
     scheme: Scheme = Scheme.CHIP,
     lar: LarOptions | None = None,
 ) -> Rewritten:
-    """Apply the weight-sparsity rewrite (when a profile is given), then the attention rewrite."""
+    """Apply the attention rewrite (when a span profile is given; shared-QK attention drops the K
+    projection), then the weight-sparsity rewrite of the remaining matmuls."""
+    used_lar = None
+    if spans is not None:
+        used_lar = lar or LarOptions()
+        workload = rewrite_attention(workload, spans, used_lar)
     rewrites: list[MatrixRewrite] = []
     used_scheme = None
     if sparsity is not None:
         workload, rewrites = rewrite_sparse(workload, sparsity, scheme)
         used_scheme = Scheme(scheme)
-    used_lar = None
-    if spans is not None:
-        used_lar = lar or LarOptions()
-        workload = rewrite_attention(workload, spans, used_lar)
     return Rewritten(workload, used_scheme, tuple(rewrites), used_lar)
 
 

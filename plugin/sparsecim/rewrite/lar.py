@@ -2,40 +2,43 @@
 
 Each layer's Q.K^T, softmax and P.V Einsums are replaced by banded ones, one set per group of
 heads with equal spans: the rank over keys becomes the head's window plus its sinks (`R`), global
-heads keep every key. Three LAR mechanisms, each switchable so its gain shows separately:
+heads keep every key. The chip's mechanisms (mechanism figure, "Local-Reusable Attention Engine"),
+each switchable so its gain shows separately:
 
-* variable spans: every head gets its own window. Off: every local head uses the largest local
-  window in the model (one fixed window, as an accelerator without per-head spans would);
+* variable spans (per head): every head gets its own window. Off: every local head uses the largest
+  local window in the model (one fixed window, as an accelerator without per-head spans would);
   global heads stay dense either way.
-* K/V reuse: the R key (value) rows of a window stay in CIM and a window slide writes only the
-  new row, so each of the L keys is written once. On: the K operand keeps R rows resident and
-  carries L/R times its bits per value (every resident row slot is rewritten L/R times over the
-  sequence). Off: every query's window is written into CIM anew (the key operand is gathered per
-  query, L x R rows).
-* QK sharing (our interpretation, assumed; the paper says only that it "removes redundant
-  operations"): K rows resident in CIM serve a block of `query_block` consecutive queries, and for
-  each query only the columns inside its own window are activated. Off: every query of a block
-  computes against all resident rows of the block (query_block + R - 1 keys, at most L) and
-  out-of-window scores are masked afterwards: those are the redundant operations.
+* K/V reuse: the R key (value) rows of a window stay in the KV cache and a slide writes only the newest
+  row ("hit" in the figure), so each of the L keys is written once: the K operand keeps R rows resident
+  and carries L/R times its bits per value. Off: every query's window is written anew (the key operand
+  is gathered per query, L x R rows).
+* QK sharing = shared-QK attention (figure: Q1 x K3 = Q1 x Q3 / |Q3|): the keys are the normalised
+  queries, K_j = Q_j / |Q_j|, so there is no K projection; the module compute forms |Q_j|^-1 once per
+  token and head (`q_norm`, head_dim square-accumulates per token); a product Q_i.Q_j is computed once
+  and serves both directions: Q_i.K_j and Q_j.K_i follow by scaling with the other token's inverse norm
+  (`qk_scale`, one multiply per delivered score; the QK-sharing buffer keeps the product for the later
+  query). Bidirectional heads compute each in-band unordered pair once (about half the in-band
+  products); sink pairs outside the band are one-directional; causal heads reuse nothing (the reverse
+  direction is masked). Grouped-query models (fewer K/V heads than query heads) cannot share Q and K:
+  there the option keeps the K projection and computes every pair. Off: ordinary attention (K projection,
+  every kept pair computed, no norms, no scaling).
 
 Mapping cost control (assumed, documented): R is rounded up to a grid of tile-friendly sizes
 (powers of two, or L), the head groups of a layer whose rounded R agree form one Einsum
 whose heads run side by side (rank h, rounded up to a power of two), and the mapped cost is scaled
-by exact pairs / mapped pairs.
-The MAC count reported is the exact pair count.
+by exact work / mapped work. The MAC count reported is the exact product count.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from pydantic import Field
-
-from sparsecim.attention.banding import HeadGroup, group_heads
+from sparsecim.attention.banding import HeadGroup, group_heads, kept_pairs
 from sparsecim.attention.profile import HeadSpan, SpanProfile
 from sparsecim.errors import InputError
 from sparsecim.schema import Strict
-from sparsecim.workload.einsums import ATTENTION_KINDS, PROJECTION_KINDS, EinsumSpec, Kind, LayerEinsum, ModelWorkload
+from sparsecim.workload.einsums import ATTENTION_KINDS, EinsumSpec, Kind, LayerEinsum, ModelWorkload
+from sparsecim.workload.shapes import TransformerShape
 
 
 class LarOptions(Strict):
@@ -44,16 +47,32 @@ class LarOptions(Strict):
     variable_spans: bool = True
     kv_reuse: bool = True
     qk_sharing: bool = True
-    query_block: int = Field(16, ge=1)  # assumed: queries served by one resident K tile
 
     def label(self) -> str:
         off = [n for n, on in (("spans", self.variable_spans), ("reuse", self.kv_reuse), ("sharing", self.qk_sharing)) if not on]
         return "LAR full" if not off else "LAR without " + "+".join(off)
 
 
-# The LAR engine moves K/V in slides of whole buffer rows: a resident key tile is at least this many
-# rows (the 8-row slide buffer of the arch's lar_window_bytes default; assumed). Narrower windows
-# run on an 8-row tile with the extra keys gated (their pairs are not counted).
+def shares_qk(shape: TransformerShape, options: LarOptions) -> bool:
+    """Shared-QK attention applies: the option is on and every query head has its own K head."""
+    return options.qk_sharing and shape.n_kv_heads == shape.n_heads
+
+
+def unique_products(group: HeadGroup) -> int:
+    """Products Q_i.Q_j one head of the group computes under shared-QK attention: every unordered
+    in-band pair once (bidirectional), the one-directional sink pairs, every pair of a causal head."""
+    if group.causal:
+        return group.pairs_per_head
+    L = group.seq_len
+    window = L - 1 if group.is_global else group.window
+    band = kept_pairs(L, window, 0, False)
+    sinks_only = group.pairs_per_head - band
+    return (band + L) // 2 + sinks_only
+
+
+# A resident key tile is mapped with at least this many rows (modelling device, assumed): with 1-4 row
+# tiles the mapper traded energy for latency and broke "a shorter span never costs more energy".
+# Narrower windows run on an 8-row tile with the extra keys gated (their pairs are not counted).
 MIN_KEY_TILE = 8
 
 
@@ -78,33 +97,24 @@ class _Bucket:
     """Head groups of one layer that map onto the same banded Einsum shape."""
 
     mapped_keys: int
-    softmax_keys: int
     gathered: bool
     heads: int = 0
-    mac_pairs: int = 0  # exact (query, key) pairs computed, all heads of the bucket
-    softmax_pairs: int = 0
-    tags: list = None
+    products: int = 0  # Q.K products computed, all heads of the bucket
+    pairs: int = 0  # (query, key) pairs kept = scores delivered
+    tags: list = field(default_factory=list)
 
 
-def _bucket_key(group: HeadGroup, options: LarOptions) -> tuple[int, int, bool]:
-    L, R = group.seq_len, group.key_rank
-    computed = R if options.qk_sharing else min(L, options.query_block + R - 1)
-    mapped = rank_grid(computed, L)
-    return mapped, rank_grid(R, L), not (options.kv_reuse or mapped == L)
-
-
-def _layer_einsums(layer: int, groups: list[HeadGroup], head_dim: int, batch: int, options: LarOptions) -> list[LayerEinsum]:
-    """One banded Q.K^T / softmax / P.V set per bucket of head groups with equal mapped shapes; the
-    bucket's heads run side by side (rank h), costs scaled to the exact pair count."""
+def _layer_einsums(layer: int, groups: list[HeadGroup], head_dim: int, batch: int, options: LarOptions, shared: bool) -> list[LayerEinsum]:
+    """One banded Q.K^T / (scale) / softmax / P.V set per bucket of head groups with equal mapped
+    shapes; the bucket's heads run side by side (rank h), costs scaled to the exact work."""
     buckets: dict[tuple, _Bucket] = {}
     for group in groups:
-        L, R = group.seq_len, group.key_rank
-        mapped, softmax_keys, gathered = _bucket_key(group, options)
-        bucket = buckets.setdefault((mapped, softmax_keys, gathered), _Bucket(mapped, softmax_keys, gathered, tags=[]))
-        computed = R if options.qk_sharing else min(L, options.query_block + R - 1)
+        mapped = rank_grid(group.key_rank, group.seq_len)
+        gathered = not (options.kv_reuse or mapped == group.seq_len)
+        bucket = buckets.setdefault((mapped, gathered), _Bucket(mapped, gathered))
         bucket.heads += group.n_heads
-        bucket.mac_pairs += group.n_heads * (group.pairs_per_head if options.qk_sharing else L * computed)
-        bucket.softmax_pairs += group.n_heads * group.pairs_per_head
+        bucket.products += group.n_heads * (unique_products(group) if shared else group.pairs_per_head)
+        bucket.pairs += group.n_heads * group.pairs_per_head
         bucket.tags.append("global" if group.is_global else f"w{group.window}" + (f"+{group.n_sink}s" if group.n_sink else ""))
     out = []
     for bucket in buckets.values():
@@ -114,7 +124,7 @@ def _layer_einsums(layer: int, groups: list[HeadGroup], head_dim: int, batch: in
         H = 1 << (bucket.heads - 1).bit_length()
         ranks_qk = (("b", batch), ("h", H), ("m", L), ("p", bucket.mapped_keys), ("e", head_dim))
         ranks_av = (("b", batch), ("h", H), ("m", L), ("p", bucket.mapped_keys), ("f", head_dim))
-        ranks_sm = (("b", batch), ("h", H), ("m", L), ("p", bucket.softmax_keys))
+        ranks_sm = (("b", batch), ("h", H), ("m", L), ("p", bucket.mapped_keys))
         if not bucket.gathered:
             # Resident rows are rewritten L / mapped_keys times as the window slides: each key once.
             kv_bits = 8 * L / bucket.mapped_keys
@@ -125,13 +135,21 @@ def _layer_einsums(layer: int, groups: list[HeadGroup], head_dim: int, batch: in
             av = EinsumSpec("av_gather", ranks_av, weight_from_dram=False)
         softmax = EinsumSpec("softmax", ranks_sm, weight_from_dram=False)
         tag = f"R={bucket.mapped_keys} {bucket.heads}h ({','.join(sorted(set(bucket.tags)))[:40]})"
-        macs = bucket.mac_pairs * head_dim * batch
+        out.append(LayerEinsum(layer, Kind.QK, qk, exact_operations=bucket.products * head_dim * batch, tag=tag))
+        if shared:
+            scale = EinsumSpec("qkscale", ranks_sm, weight_from_dram=False)
+            out.append(LayerEinsum(layer, Kind.QK_SCALE, scale, exact_operations=bucket.pairs * batch, tag=tag))
         out += [
-            LayerEinsum(layer, Kind.QK, qk, exact_operations=macs, tag=tag),
-            LayerEinsum(layer, Kind.SOFTMAX, softmax, exact_operations=bucket.softmax_pairs * batch, tag=tag),
-            LayerEinsum(layer, Kind.AV, av, exact_operations=macs, tag=tag),
+            LayerEinsum(layer, Kind.SOFTMAX, softmax, exact_operations=bucket.pairs * batch, tag=tag),
+            LayerEinsum(layer, Kind.AV, av, exact_operations=bucket.pairs * head_dim * batch, tag=tag),
         ]
     return out
+
+
+def _query_norms(layer: int, shape: TransformerShape, seq_len: int, batch: int) -> LayerEinsum:
+    """|Q|^-1 of every token and head: head_dim square-accumulates per token (module compute)."""
+    spec = EinsumSpec("qnorm", (("b", batch), ("h", shape.n_heads), ("m", seq_len), ("e", shape.head_dim)), weight_from_dram=False)
+    return LayerEinsum(layer, Kind.Q_NORM, spec)
 
 
 def rewrite_attention(workload: ModelWorkload, spans: SpanProfile, options: LarOptions | None = None) -> ModelWorkload:
@@ -145,14 +163,18 @@ def rewrite_attention(workload: ModelWorkload, spans: SpanProfile, options: LarO
             f"{'causal' if shape.causal else 'bidirectional'}"
         )
     layers = [list(layer) for layer in spans.layers] if options.variable_spans else _fixed_window_profile(spans)
+    shared = shares_qk(shape, options)
     out: list[LayerEinsum] = []
     for layer in range(shape.n_layers):
         originals = [e for e in workload.einsums if e.layer == layer]
-        before = [e for e in originals if e.kind in PROJECTION_KINDS]
-        after = [e for e in originals if e.kind not in ATTENTION_KINDS and e not in before]
+        # Projections keep their place; shared-QK attention has no K projection (keys are normalised queries).
+        before = [e for e in originals if e.kind in (Kind.Q_PROJ, Kind.K_PROJ, Kind.V_PROJ) and not (shared and e.kind == Kind.K_PROJ)]
+        after = [e for e in originals if e.kind not in ATTENTION_KINDS and e.kind not in (Kind.Q_PROJ, Kind.K_PROJ, Kind.V_PROJ)]
         groups = group_heads(layers[layer], workload.seq_len, shape.causal)
-        banded = _layer_einsums(layer, groups, shape.head_dim, workload.batch, options)
-        out.extend(before + banded + after)
+        norms = [_query_norms(layer, shape, workload.seq_len, workload.batch)] if shared else []
+        banded = _layer_einsums(layer, groups, shape.head_dim, workload.batch, options, shared)
+        out.extend(before + norms + banded + after)
     rewritten = replace(workload, einsums=out, notes=list(workload.notes))
-    rewritten.notes.append(f"attention: {options.label()} (span profile of {spans.model}, mass {spans.mass})")
+    sharing = "" if shared or not options.qk_sharing else "; QK sharing not applicable (grouped-query attention)"
+    rewritten.notes.append(f"attention: {options.label()} (span profile of {spans.model}, mass {spans.mass}){sharing}")
     return rewritten

@@ -1,12 +1,14 @@
 """Packing model of the in-memory butterfly zero skipper, computed from an actual keep-mask.
 
-Geometry (every rule is a field of PackingRules; the chip's macro geometry and butterfly width are not
-published, so all defaults are assumed):
+Geometry (every rule is a field of PackingRules; defaults from the chip's block diagram where it says
+something, assumed otherwise):
 
-* ``W[out, in]`` is stored with the reduction (input) dimension along macro rows and output channels
-  along macro columns. ``columns_per_macro`` (C, default 64) columns work in lock-step: they share the
-  physical rows (word lines) and so the row slots.
-* The input dimension is cut into groups of ``lanes`` (N, default 16) consecutive inputs; one N-lane
+* ``W[out, in]`` is stored with the reduction (input) dimension along bank rows and output channels
+  along bank columns. ``columns_per_macro`` (C, default 16: a bank's 128 bit columns hold 16 8-bit
+  weights, block diagram) columns work in lock-step: they share the physical rows (word lines) and so
+  the row slots.
+* The input dimension is cut into groups of ``lanes`` (N, default 16, assumed; the mechanism figure
+  draws an 8-lane example) consecutive inputs; one N-lane
   butterfly per column routes the group's inputs to that column's stored rows.
 * Zero weights are not stored: in every column, the non-zeros of a group are compacted, in input
   order, into consecutive row slots 0, 1, ... (an order-preserving compaction, which the butterfly
@@ -21,10 +23,13 @@ published, so all defaults are assumed):
   macro's column block is reserved whole; assumed); padding inputs never hold a non-zero.
 * A group whose S is 0 in a column block is skipped entirely: no slots, no pass, no routing.
 
-Index metadata (``metadata``): ``index`` (default) stores log2(N) bits per stored non-zero (the lane
-the weight came from); ``switch_config`` stores the butterfly's N/2*log2(N) switch bits per column per
-group pass; ``none`` stores nothing. With metadata, a nearly dense mask costs MORE bits than the
-dense baseline; cells (weight storage) always obey ideal <= chip <= dense.
+Metadata (``metadata``): ``bit_mask`` (default, the chip's published format, mechanism figure step 2)
+stores one bit per weight position of the matrix, kept or not (in the chip's 10T BFLY-control banks);
+the BFLY decoder derives every switch setting from the mask's prefix popcount (`decoder_settings`).
+``index`` stores log2(N) bits per stored non-zero (the lane the weight came from); ``switch_config``
+stores the butterfly's N/2*log2(N) switch bits per column per group pass; ``none`` stores nothing.
+With metadata, a nearly dense mask costs MORE bits than the dense baseline; cells (weight storage)
+always obey ideal <= chip <= dense.
 
 Switching activity: the settings of one column's butterfly for consecutive processed groups (input
 order); toggles are the Hamming distances between consecutive settings, starting from all-straight.
@@ -58,6 +63,7 @@ class OverflowPolicy(StrEnum):
 class Metadata(StrEnum):
     """How the positions of the stored non-zeros are recorded."""
 
+    BIT_MASK = "bit_mask"  # the chip's format: one bit per weight position, kept or not (mechanism figure)
     INDEX = "index"
     SWITCH_CONFIG = "switch_config"
     NONE = "none"
@@ -70,11 +76,11 @@ METADATA_KINDS = tuple(m.value for m in Metadata)
 class PackingRules(Strict):
     """Switchable geometry and accounting rules of the packing model (defaults assumed, see module doc)."""
 
-    columns_per_macro: int = Field(64, ge=1)
+    columns_per_macro: int = Field(16, ge=1)  # weight columns sharing a bank's rows (diagram: 128 bit columns / 8 b)
     lanes: int = 16
     max_slots_per_group: int | None = None  # K; None means K = lanes (never overflows)
     overflow_policy: lax_enum(OverflowPolicy) = OverflowPolicy.EXTRA_PASS
-    metadata: lax_enum(Metadata) = Metadata.INDEX
+    metadata: lax_enum(Metadata) = Metadata.BIT_MASK
     weight_bits: int = Field(8, ge=1)  # ISSCC 2023 16.2 title: 8b weights
     block_skip: IntPair | None = None  # (out, in) block of the block-skipping baseline; None = (C, N)
     block_skip_flag_bits: int = Field(1, ge=0)  # block-skipping baseline: one occupancy bit per block (assumed)
@@ -261,6 +267,37 @@ def butterfly_route(selected: np.ndarray) -> ButterflyRoute:
     return route_destinations(np.where(selected, ranks, -1))
 
 
+def decoder_settings(mask: np.ndarray) -> np.ndarray:
+    """The BFLY decoder's switch settings, from the bit mask alone: [..., stage, switch] (True = crossed).
+
+    The decoder forms the prefix popcount PP_i = PP_{i-1} + mask_i (mechanism figure, "BFLY decoder"),
+    so a kept input i goes to output PP_i - 1. At stage s the switch holding lane i is crossed when bit s
+    of i XOR (PP_i - 1) is set (the address bit the stage corrects; the figure's "left-rotation and
+    complement-on-warp" rule read as this XOR). A switch with no kept input stays straight; with one,
+    its setting comes from that input. The stage order and switch numbering are `butterfly_route`'s,
+    and tests check that the two agree on every mask."""
+    mask = np.asarray(mask, dtype=bool)
+    lanes = mask.shape[-1]
+    stages = lanes.bit_length() - 1
+    target = np.cumsum(mask, axis=-1) - 1  # PP_i - 1
+    position = np.broadcast_to(np.arange(lanes), mask.shape).copy()  # where each input is before a stage
+    settings = np.zeros(mask.shape[:-1] + (stages, lanes // 2), dtype=bool)
+    switches = np.arange(lanes // 2)
+    for stage in range(stages):
+        cross = mask & (((position ^ target) >> stage) & 1).astype(bool)
+        on_switch = _switch_index(position, stage)[..., None] == switches  # [..., lane, switch]
+        settings[..., stage, :] = (on_switch & cross[..., None]).any(axis=-2)
+        position = np.where(cross, position ^ (1 << stage), position)
+    return settings
+
+
+def _switch_index(position: np.ndarray, stage: int) -> np.ndarray:
+    """Index of the stage-`stage` switch joining `position` and `position ^ 2**stage` (_stage_pairs order)."""
+    low_bits = position & ((1 << stage) - 1)
+    high = position >> (stage + 1)
+    return (high << stage) | low_bits
+
+
 @functools.lru_cache(maxsize=8)
 def _settings_table(lanes: int) -> np.ndarray:
     """Packed switch settings of the compaction of every N-bit selection code (N <= 16): [2**N, words]."""
@@ -370,7 +407,9 @@ def analyze_mask(mask: np.ndarray, rules: PackingRules | None = None) -> Packing
     stored = nnz - dropped
     row_slots = int(slots.sum())
     chip_cells = row_slots * c
-    if rules.metadata is Metadata.INDEX:
+    if rules.metadata is Metadata.BIT_MASK:
+        metadata = int(mask.shape[0]) * int(mask.shape[1])  # one bit per weight position, kept or not
+    elif rules.metadata is Metadata.INDEX:
         metadata = stored * rules.stages
     elif rules.metadata is Metadata.SWITCH_CONFIG:
         metadata = passes * c * rules.switch_bits

@@ -24,11 +24,15 @@ from sparsecim.workload.tensor_names import Role, classify_tensor
 
 
 def rules_for(arch_values: dict) -> PackingRules:
-    """Packing rules matching an arch's geometry (macro columns, butterfly lanes, weight bits)."""
+    """Packing rules matching an arch's geometry: weight columns sharing a bank's rows (bank bit
+    columns / weight bits), butterfly lanes, weight bits; defaults for arches that say nothing."""
+    weight_bits = int(arch_values.get("weight_bits", 8))
+    defaults = PackingRules()
+    columns = int(arch_values["bank_bit_columns"]) // weight_bits if "bank_bit_columns" in arch_values else defaults.columns_per_macro
     return PackingRules(
-        columns_per_macro=int(arch_values.get("macro_columns", 64)),
-        lanes=int(arch_values.get("butterfly_lanes", 16)),
-        weight_bits=int(arch_values.get("weight_bits", 8)),
+        columns_per_macro=columns,
+        lanes=int(arch_values.get("butterfly_lanes", defaults.lanes)),
+        weight_bits=weight_bits,
     )
 
 

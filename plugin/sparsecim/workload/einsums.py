@@ -22,7 +22,9 @@ class Kind(StrEnum):
     Q_PROJ = "q_proj"
     K_PROJ = "k_proj"
     V_PROJ = "v_proj"
+    Q_NORM = "q_norm"
     QK = "qk"
+    QK_SCALE = "qk_scale"
     SOFTMAX = "softmax"
     AV = "av"
     OUT_PROJ = "out_proj"
@@ -36,7 +38,7 @@ class Kind(StrEnum):
         return Role.of_kind(self.value)
 
 
-ATTENTION_KINDS = (Kind.QK, Kind.SOFTMAX, Kind.AV)
+ATTENTION_KINDS = (Kind.Q_NORM, Kind.QK, Kind.QK_SCALE, Kind.SOFTMAX, Kind.AV)
 PROJECTION_KINDS = (Kind.Q_PROJ, Kind.K_PROJ, Kind.V_PROJ)
 
 # Canonical forms. Matmuls: X[b,m,k] (activations) x W[n,k] (stationary weights in CIM).
@@ -51,8 +53,19 @@ _AV = "O[b, h, m, f] = A[b, h, m, p] * V[b, h, p, f]"
 _QK_GATHER = "S[b, h, m, p] = Q[b, h, m, e] * K[b, h, m, p, e]"
 _AV_GATHER = "O[b, h, m, f] = A[b, h, m, p] * V[b, h, m, p, f]"
 
+# Shared-QK attention (the LAR engine): the inverse norm of every query (one square-accumulate per
+# element; module compute), and every delivered score scaled by the other token's inverse norm
+# (one multiply per score; scale compute).
+_QNORM = "N[b, h, m] = Q[b, h, m, e]"
+_QKSCALE = "T[b, h, m, p] = S[b, h, m, p]"
+
+MAC_FORMS = ("matmul", "qk", "av", "qk_gather", "av_gather")
+"""Forms with a stationary operand: one multiply-accumulate per iteration."""
+
 _FORMS = {
     "matmul": (_MATMUL, "X", "W", "Y"),
+    "qnorm": (_QNORM, "Q", None, "N"),
+    "qkscale": (_QKSCALE, "S", None, "T"),
     "qk": (_QK, "Q", "K", "S"),
     "softmax": (_SOFTMAX, "S", None, "A"),
     "av": (_AV, "A", "V", "O"),
@@ -74,7 +87,7 @@ class EinsumSpec:
     bits per value of that tensor so that every transfer is charged. 8 bits otherwise.
     """
 
-    form: Literal["matmul", "qk", "softmax", "av", "qk_gather", "av_gather"]
+    form: Literal["matmul", "qk", "softmax", "av", "qk_gather", "av_gather", "qnorm", "qkscale"]
     ranks: tuple[tuple[str, int], ...]
     weight_from_dram: bool = True
     input_bits: float = 8
@@ -97,7 +110,8 @@ class EinsumSpec:
 
     @property
     def is_mac(self) -> bool:
-        return self.form != "softmax"
+        """True for the two-operand forms (a multiply-accumulate per iteration)."""
+        return _FORMS[self.form][2] is not None
 
     @property
     def stationary_tensor(self) -> str | None:
@@ -119,6 +133,10 @@ class EinsumSpec:
             {"name": "offchip", "source": weight if (weight and self.weight_from_dram) else "Nothing"},
             # Weights stored compressed, whose inputs the butterfly zero skipper routes.
             {"name": "routed", "source": weight if (weight and self.routed) else "Nothing"},
+            # Which unit a one-input Einsum belongs on (an arch may ignore these sets).
+            {"name": "softmax_form", "source": inp if self.form == "softmax" else "Nothing"},
+            {"name": "norm_form", "source": inp if self.form == "qnorm" else "Nothing"},
+            {"name": "scale_form", "source": inp if self.form == "qkscale" else "Nothing"},
         ]
         return {
             "workload": {
