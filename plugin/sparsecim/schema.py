@@ -9,13 +9,15 @@ path and what was wrong.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import math
 import typing
 from typing import Annotated, Any, TypeVar
 
 from enum import Enum
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, create_model
+from pydantic_core import PydanticCustomError
 
 from sparsecim.errors import InputError
 
@@ -32,11 +34,12 @@ class Strict(BaseModel):
 
     def __init__(self, /, **data: Any) -> None:
         # pydantic calls a custom __init__ for nested models too: only the outermost call (depth 0)
-        # turns the report into one InputError line, so field paths stay whole.
+        # turns the report into one InputError line, so field paths stay whole; and `parse`'s
+        # validation context is passed on here (pydantic's own __init__ would drop it).
         depth = _DEPTH.get()
         token = _DEPTH.set(depth + 1)
         try:
-            super().__init__(**data)
+            self.__pydantic_validator__.validate_python(data, self_instance=self, context=_CONTEXT.get())
         except ValidationError as exc:
             if depth:
                 raise
@@ -46,6 +49,7 @@ class Strict(BaseModel):
 
 
 _DEPTH: contextvars.ContextVar[int] = contextvars.ContextVar("sparsecim_schema_depth", default=0)
+_CONTEXT: contextvars.ContextVar[dict | None] = contextvars.ContextVar("sparsecim_schema_context", default=None)
 
 
 def lax_enum(enum: type[E]) -> Any:
@@ -80,6 +84,51 @@ FiniteFloat = Annotated[float, AfterValidator(_finite)]
 """A float that is not NaN or infinite."""
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_not_blank)]
+"""A string with at least one non-space character."""
+
+
+def rule_of(model: type[BaseModel], name: str) -> BeforeValidator:
+    """Check a value as field `name` of `model` checks it (type and validators; the model's other
+    fields keep their defaults): one rule, reused by another schema that takes the same value."""
+
+    def check(value):
+        token = _DEPTH.set(_DEPTH.get() + 1)
+        try:
+            return getattr(model.model_validate({name: value}), name)
+        except ValidationError as exc:
+            raise ValueError(exc.errors(include_url=False)[0]["msg"].removeprefix("Value error, ")) from None
+        finally:
+            _DEPTH.reset(token)
+
+    return BeforeValidator(check)
+
+
+def dataclass_model(cls: type) -> Any:
+    """A stdlib dataclass given as a mapping of its fields: unknown keys rejected, strict types,
+    then built (its own checks run)."""
+    hints = typing.get_type_hints(cls)
+    fields = {
+        f.name: (hints[f.name], ... if f.default is dataclasses.MISSING else f.default) for f in dataclasses.fields(cls)
+    }
+    model = create_model(cls.__name__, __base__=Strict, **fields)
+    return Annotated[model, AfterValidator(lambda m: cls(**dict(m)))]
+
+
+def error_at(loc: tuple, message: str, value: Any = ()) -> ValidationError:
+    """An error of the field at `loc` (raise it in a model validator to name a field it checks);
+    the message shows `value` if one is given."""
+    return ValidationError.from_exception_data(
+        "invalid", [{"type": PydanticCustomError("invalid", message), "loc": loc, "input": value}]
+    )
+
+
 def describe(exc: ValidationError, source: str, model: type[BaseModel] | None = None) -> str:
     """One line for the first problem of a ValidationError: `source: field.path: message`."""
     error = exc.errors(include_url=False)[0]
@@ -87,7 +136,7 @@ def describe(exc: ValidationError, source: str, model: type[BaseModel] | None = 
     kind = error.get("type")
     message = error.get("msg", "invalid value").removeprefix("Value error, ").removeprefix("Assertion failed, ")
     value = error.get("input")
-    shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+    shown = "" if isinstance(value, (dict, list, tuple)) else f" (got {value!r})"
     if kind in ("extra_forbidden", "missing") and loc:
         *parent, key = loc
         loc = tuple(parent)
@@ -102,15 +151,17 @@ def describe(exc: ValidationError, source: str, model: type[BaseModel] | None = 
     return " ".join(f"{where}: {message}{shown}".split())
 
 
-def parse(model: type[T], data: Any, source: str) -> T:
-    """Validate `data` (parsed YAML/JSON, or keyword values) as `model`; InputError on any problem."""
-    token = _DEPTH.set(_DEPTH.get() + 1)
+def parse(model: type[T], data: Any, source: str, context: dict | None = None) -> T:
+    """Validate `data` (parsed YAML/JSON, or keyword values) as `model`, with a validation `context`
+    for its validators; InputError on any problem."""
+    token, context_token = _DEPTH.set(_DEPTH.get() + 1), _CONTEXT.set(context)
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except ValidationError as exc:
         raise InputError(describe(exc, source, model)) from None
     finally:
         _DEPTH.reset(token)
+        _CONTEXT.reset(context_token)
 
 
 def _is_union_tag(part) -> bool:
@@ -127,9 +178,13 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
             field = current.model_fields.get(str(part)) or next(
                 (f for f in current.model_fields.values() if f.alias == part), None
             )
-            if field is None:
+            extra = typing.get_type_hints(current).get("__pydantic_extra__")  # declared type of extra keys
+            if field is not None:
+                current = field.annotation
+            elif typing.get_origin(extra) is dict:
+                current = typing.get_args(extra)[1]
+            else:
                 continue  # an index or key inside a container field
-            current = field.annotation
         current = _innermost_model(current, typing)
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
@@ -147,3 +202,4 @@ def _innermost_model(annotation: Any, typing) -> Any:
 
 def _keys(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
+

@@ -1,19 +1,9 @@
-"""The sweep YAML: a typed, validated `SweepSpec` and its expansion into points.
+"""The sweep YAML: its schema (pydantic), the validated `SweepSpec` and its expansion into points.
 
 A sweep file names an architecture, values fixed for every point, and axes (lists or numeric
 ranges) that are crossed (``mode: grid``) or sampled (``mode: random``, ``n`` points, ``seed``).
-Every key is one of the input keys below or a spec variable of the arch
-(`sparsecim.mapping.arch.spec_variables`). Bad input raises InputError naming the key.
-
-    arch: isscc23_16_2
-    mode: grid
-    fixed: {model: bert-base, seq_len: 128}
-    axes:
-      sparsity: [0.5, 0.75, 0.9]
-      butterfly_lanes: [8, 16, 32]
-      n_macros: {low: 9, high: 36, num: 3, log: true, integer: true}
-    pareto: {x: area_mm2, y: energy_per_token_J}
-    output: results/bert_sweep        # relative to this file's folder
+Every key of `fixed` and `axes` is an input key (`VALUE_TYPES`) or a spec variable of the arch.
+Bad input raises one InputError line naming the field. The file format: docs/sweeps.md.
 """
 
 from __future__ import annotations
@@ -22,61 +12,118 @@ import hashlib
 import itertools
 import json
 import math
-from dataclasses import asdict, dataclass, field, fields
+import re
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, PrivateAttr, TypeAdapter, ValidationInfo
+from pydantic import create_model, model_validator
 
-from sparsecim.errors import InputError
 from sparsecim.files import load_yaml
 from sparsecim.mapping.arch import find_arch, spec_variables
+from sparsecim.request import DEFAULT_ARCH, RunRequest, SparsitySource
+from sparsecim.rewrite.lar import LarOptions
 from sparsecim.rewrite.sparse import Scheme
-from sparsecim.sparsity.pruning import METHODS, parse_method
+from sparsecim.schema import FiniteFloat, Strict, Text, dataclass_model, error_at, parse, rule_of
 from sparsecim.workload.shapes import TransformerShape, preset
 
-SCHEMES = tuple(s.value for s in Scheme)
-
-# Input keys (besides spec variables) and their defaults when neither fixed nor an axis gives them.
-WORKLOAD_KEYS = ("model", "seq_len", "batch", "weights", "heads")
-SPARSITY_KEYS = ("density", "sparsity", "prune", "prune_method")
-SPAN_KEYS = ("span_mass", "spans")
-LAR_KEYS = ("variable_spans", "kv_reuse", "qk_sharing", "query_block")
-INPUT_KEYS = WORKLOAD_KEYS + SPARSITY_KEYS + SPAN_KEYS + LAR_KEYS + ("scheme",)
+MAX_POINTS = 1_000_000
 # Filled in every point so that "seq_len: 128" given or omitted is the same point (same hash).
 CORE_DEFAULTS = {"model": "bert-base", "seq_len": 128, "batch": 1, "scheme": "chip"}
 
-TOP_KEYS = ("name", "arch", "mode", "seed", "n", "fixed", "axes", "pareto", "output", "retry_errors", "use_cache")
-RANGE_KEYS = ("low", "high", "num", "log", "integer")
-MAX_POINTS = 1_000_000
-
 # Output metrics (see results.point_metrics); "energy_J.<component>" / "area_mm2.<component>" also exist.
 METRICS = (
-    "energy_chip_J",
-    "energy_system_J",
-    "energy_per_token_J",
-    "energy_chip_per_token_J",
-    "latency_s",
-    "dense_equivalent_ops",
-    "executed_macs",
-    "TOPS",
-    "TOPS_per_W_chip",
-    "TOPS_per_W_system",
-    "area_mm2",
-    "TOPS_per_mm2",
-)
+    "energy_chip_J", "energy_system_J", "energy_per_token_J", "energy_chip_per_token_J", "latency_s",
+    "dense_equivalent_ops", "executed_macs", "TOPS", "TOPS_per_W_chip", "TOPS_per_W_system", "area_mm2", "TOPS_per_mm2",
+)  # fmt: skip
 METRIC_PREFIXES = ("energy_J.", "area_mm2.")
 HIGHER_IS_BETTER = ("TOPS", "TOPS_per_W_chip", "TOPS_per_W_system", "TOPS_per_mm2")
 
 
-@dataclass(frozen=True)
-class Range:
+# ---- values of one key -----------------------------------------------------------------------------
+
+
+def _preset_name(value):
+    return preset(value).name if isinstance(value, str) else value
+
+
+def _existing_file(special: str):
+    """A file path relative to the sweep file's folder (context "base"), or the word `special`."""
+
+    def check(value: str, info: ValidationInfo) -> str:
+        base = Path((info.context or {}).get("base", "."))
+        if value != special and not (base / Path(value).expanduser()).is_file():
+            raise ValueError("file not found")
+        return value
+
+    return Annotated[str, AfterValidator(check)]
+
+
+PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def _spec_value(value):
+    """Spec variables reach AccelForge's expression evaluator (Python): numbers, booleans, plain names only."""
+    if isinstance(value, (bool, int)) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    if isinstance(value, str) and PLAIN_NAME.fullmatch(value):
+        return value
+    raise ValueError("a spec variable is a finite number, a boolean or a plain name (letters, digits, _ and .)")
+
+
+SpecValue = Annotated[Any, AfterValidator(_spec_value)]
+Shape = Annotated[dataclass_model(TransformerShape), AfterValidator(asdict)]
+
+# Each input key and its values; a value is checked as the request that will consume it checks it.
+VALUE_TYPES: dict[str, Any] = {
+    "model": Annotated[Shape | str, BeforeValidator(_preset_name)],  # a preset (its canonical name) or a shape
+    "seq_len": Annotated[int, rule_of(RunRequest, "seq_len")],
+    "batch": Annotated[int, rule_of(RunRequest, "batch")],
+    "weights": _existing_file("bundled"),
+    "heads": Annotated[int, rule_of(RunRequest, "heads")],
+    "density": Annotated[float, rule_of(SparsitySource, "density")],
+    "sparsity": Annotated[FiniteFloat, Field(ge=0, lt=1)],  # S removed; how: see execute.build_request
+    "prune": Annotated[str, rule_of(SparsitySource, "prune")],
+    "prune_method": Literal["magnitude", "global", "hybrid"],
+    "span_mass": Annotated[FiniteFloat, Field(gt=0, le=1)],
+    "spans": _existing_file("measure"),
+    **{key: Annotated[bool, rule_of(LarOptions, key)] for key in LarOptions.model_fields},
+    "scheme": Literal[tuple(s.value for s in Scheme)],
+}
+INPUT_KEYS = tuple(VALUE_TYPES)
+SPARSITY_KEYS = ("density", "sparsity", "prune", "prune_method")
+SPAN_KEYS = ("span_mass", "spans")
+LAR_KEYS = tuple(LarOptions.model_fields)
+INTEGER_KEYS = ("seq_len", "batch", "heads")  # their ranges are integer unless they say otherwise
+EXCLUSIVE_KEYS = (("density", "sparsity", "prune"), ("span_mass", "spans"))  # weight sparsity; attention spans
+
+
+# ---- axes ------------------------------------------------------------------------------------------
+
+
+class Range(Strict):
     """A numeric axis: `num` values from low to high (grid) or uniform samples (random)."""
 
-    low: float
-    high: float
-    num: int | None = None
+    low: FiniteFloat
+    high: FiniteFloat
+    num: int | None = Field(None, ge=1, le=MAX_POINTS)
     log: bool = False
     integer: bool = False
+
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> Range:
+        mode = (info.context or {}).get("mode")
+        for wrong, message in (
+            (self.low > self.high, f"need low <= high, got {self.low:g}..{self.high:g}"),
+            (self.log and self.low <= 0, "a log range needs low > 0"),
+            (mode == "grid" and self.num is None, "a grid range needs num (number of values)"),
+            (mode == "random" and self.num is not None, "num is for grid mode (random mode samples n points)"),
+        ):
+            if wrong:
+                raise ValueError(message)
+        return self
 
     def grid(self) -> list:
         """`num` values (integer ranges: rounded, duplicates dropped)."""
@@ -99,14 +146,153 @@ class Range:
         return [float(f"{v:.12g}") for v in values]
 
 
-@dataclass(frozen=True)
-class ParetoSpec:
-    """Two output metrics (or numeric inputs) and whether each is minimised or maximised."""
+def _distinct(values: list) -> list:
+    return list({json.dumps(v, sort_keys=True): v for v in values}.values())
+
+
+def axis(value_type: Any, integer: bool = False) -> Any:
+    """An axis of `value_type` values: a list (a single value is a list of one) or a `Range` (a
+    mapping without "name", which marks an inline model shape). A grid range becomes its values;
+    a random range stays a Range whose two ends must be valid values."""
+    ends = TypeAdapter(value_type, config=ConfigDict(strict=True))
+
+    def expand(raw, info: ValidationInfo):
+        if not isinstance(raw, dict) or "name" in raw:
+            return raw if isinstance(raw, list) else [raw]
+        span = Range.model_validate({"integer": integer, **raw}, context=info.context)
+        if span.num is not None:
+            return span.grid()
+        for end in (span.low, span.high):
+            ends.validate_python(round(end) if span.integer else end, context=info.context)
+        return span
+
+    values = Annotated[list[value_type], Field(min_length=1), AfterValidator(_distinct)]
+    return Annotated[values | Range, BeforeValidator(expand)]
+
+
+# ---- the file --------------------------------------------------------------------------------------
+
+
+class Inputs(Strict):
+    """Base of `fixed` and `axes`: the input keys are fields, the arch's spec variables extra keys."""
+
+    model_config = ConfigDict(extra="allow")
+    _order: tuple = PrivateAttr(())
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _known_keys(cls, data, handler, info: ValidationInfo):
+        context = info.context or {}
+        variables = context.get("variables", ())
+        unknown = [key for key in data if key not in cls.model_fields and key not in variables] if isinstance(data, dict) else []
+        if unknown:
+            raise ValueError(
+                f"unknown key {unknown[0]!r}: not an input ({', '.join(INPUT_KEYS)}) nor a spec variable of "
+                f"{context.get('arch')} ({', '.join(variables)})"
+            )
+        inputs = handler(data)
+        if isinstance(data, dict):
+            inputs._order = tuple(data)
+        return inputs
+
+    @property
+    def given(self) -> dict:
+        """The keys the file gives, in its order, with their checked values."""
+        values = dict(self)
+        return {key: values[key] for key in self._order}
+
+
+Fixed = create_model(
+    "Fixed", __base__=Inputs, __pydantic_extra__=(dict[str, SpecValue], None), **{k: (t, None) for k, t in VALUE_TYPES.items()}
+)
+Axes = create_model(
+    "Axes",
+    __base__=Inputs,
+    __pydantic_extra__=(dict[str, axis(SpecValue)], None),
+    **{k: (axis(t, k in INTEGER_KEYS), None) for k, t in VALUE_TYPES.items()},
+)
+
+
+def _empty_if_none(value):
+    return {} if value is None else value
+
+
+class ParetoSpec(Strict):
+    """Two output metrics (or numeric inputs) and whether each is minimised or maximised (default:
+    TOPS-like metrics maximised, the rest minimised)."""
 
     x: str = "area_mm2"
     y: str = "energy_per_token_J"
-    x_goal: str = "min"
-    y_goal: str = "min"
+    x_goal: Literal["min", "max"] = "min"
+    y_goal: Literal["min", "max"] = "min"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_goals(cls, data):
+        if isinstance(data, dict):
+            for axis_name in ("x", "y"):
+                metric = data.get(axis_name, cls.model_fields[axis_name].default)
+                data = {f"{axis_name}_goal": "max" if metric in HIGHER_IS_BETTER else "min", **data}
+        return data
+
+    @model_validator(mode="after")
+    def _distinct_axes(self) -> ParetoSpec:
+        if self.x == self.y:
+            raise ValueError(f"x and y are both {self.x!r}")
+        return self
+
+
+class SweepFile(Strict):
+    """The keys of a sweep file (validated with context: the arch's name and spec variables, the
+    mode and the file's folder)."""
+
+    name: str | None = None  # default: the file's name
+    arch: str = DEFAULT_ARCH  # an installed arch or a YAML path (relative to the file)
+    mode: Literal["grid", "random"] = "grid"
+    seed: int = Field(0, ge=0)
+    n: int | None = Field(None, ge=1, le=MAX_POINTS)
+    fixed: Annotated[Fixed, BeforeValidator(_empty_if_none)] = Fixed()
+    axes: Axes
+    pareto: Annotated[ParetoSpec, BeforeValidator(_empty_if_none)] = ParetoSpec()
+    output: Text | None = None  # default: <file name>_results
+    retry_errors: bool = False
+    use_cache: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SweepFile:
+        fixed, axes = self.fixed.given, self.axes.given
+        given = {**fixed, **axes}
+        where = {key: "axes" if key in axes else "fixed" for key in given}
+        if not axes:
+            raise error_at(("axes",), "give at least one axis (key: [values] or key: {low, high, ...})")
+        if self.mode == "random" and self.n is None:
+            raise error_at(("n",), "required in mode random (the number of points to draw)")
+        if self.mode == "grid" and self.n is not None:
+            raise error_at(("n",), "only for mode random (a grid's size is the product of its axes)", self.n)
+        for key in axes:
+            if key in fixed:
+                raise error_at(("axes", key), "also given in fixed; give it in one place")
+        for group in EXCLUSIVE_KEYS:
+            both = [key for key in group if key in given]
+            if len(both) > 1:
+                raise error_at((where[both[1]], both[1]), f"give only one of {', '.join(group)} (got {', '.join(both)})")
+        if "prune_method" in given and "sparsity" not in given:
+            raise error_at((where["prune_method"], "prune_method"), "applies to sparsity; give sparsity values")
+        for axis_name in ("x", "y"):
+            metric = getattr(self.pareto, axis_name)
+            if not (metric in METRICS or metric.startswith(METRIC_PREFIXES) or metric in given):
+                raise error_at(
+                    ("pareto", axis_name),
+                    f"unknown metric; use one of {', '.join(METRICS)}, energy_J.<component>, area_mm2.<component> or an input",
+                    metric,
+                )
+        size = math.prod(len(v) for v in axes.values()) if self.mode == "grid" else 0
+        if size > MAX_POINTS:
+            raise error_at(("axes",), f"a grid of {size} points exceeds {MAX_POINTS}")
+        return self
+
+
+# ---- the validated sweep ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -143,9 +329,6 @@ class SweepSpec:
         return hashlib.sha256(self.arch_path.read_bytes()).hexdigest()[:16]
 
 
-# ---- loading ---------------------------------------------------------------------------------------
-
-
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep YAML file."""
     path = Path(path)
@@ -155,272 +338,20 @@ def load_sweep(path: str | Path) -> SweepSpec:
 def parse_sweep(data, path: Path) -> SweepSpec:
     """Validate a parsed sweep mapping; `path` is where it came from (for names and relative paths)."""
     path = Path(path).resolve()
-    where = path.name
-    if not isinstance(data, dict):
-        raise InputError(f"{where}: expected a mapping of sweep settings at the top level")
-    unknown = [k for k in data if k not in TOP_KEYS]
-    if unknown:
-        raise InputError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(TOP_KEYS)}")
-    arch_value = data.get("arch", "isscc23_16_2")
-    if not isinstance(arch_value, str):
-        raise InputError(f"{where}: arch must be an installed arch name or a YAML path")
-    arch_file = arch_value
-    if arch_value.endswith((".yaml", ".yml")) and not Path(arch_value).is_absolute():
-        arch_file = str(path.parent / arch_value)
-    arch_name, arch_path = find_arch(arch_file)
-    variables = spec_variables(arch_path)
-
-    mode = data.get("mode", "grid")
-    if mode not in ("grid", "random"):
-        raise InputError(f"{where}: mode must be 'grid' or 'random', got {mode!r}")
-    seed = _int(data.get("seed", 0), "seed", where, minimum=0)
-    n = data.get("n")
-    if mode == "random":
-        if n is None:
-            raise InputError(f"{where}: mode random needs n (number of points)")
-        n = _int(n, "n", where, minimum=1)
-        if n > MAX_POINTS:
-            raise InputError(f"{where}: n {n} exceeds {MAX_POINTS}")
-    elif n is not None:
-        raise InputError(f"{where}: n is for mode random (a grid's size is the product of its axes)")
-
-    fixed_raw = data.get("fixed") or {}
-    if not isinstance(fixed_raw, dict):
-        raise InputError(f"{where}: fixed must be a mapping of key: value")
-    axes_raw = data.get("axes")
-    if not isinstance(axes_raw, dict) or not axes_raw:
-        raise InputError(f"{where}: axes must be a non-empty mapping of key: [values] or key: {{low, high, ...}}")
-    both = [k for k in axes_raw if k in fixed_raw]
-    if both:
-        raise InputError(f"{where}: {both[0]!r} is both fixed and an axis")
-    for key in list(fixed_raw) + list(axes_raw):
-        _check_key(key, variables, arch_name, where)
-
-    base = path.parent
-    fixed = {k: _value(k, v, base, where) for k, v in fixed_raw.items()}
-    axes: dict[str, list | Range] = {}
-    for key, raw in axes_raw.items():
-        if isinstance(raw, dict) and not (key == "model" and "name" in raw):
-            axes[key] = _range(key, raw, mode, base, where)
-        else:
-            values = raw if isinstance(raw, list) else [raw]
-            if not values:
-                raise InputError(f"{where}: axis {key!r} is empty")
-            checked = [_value(key, v, base, where) for v in values]
-            axes[key] = list({_canonical(v): v for v in checked}.values())  # duplicates dropped
-    _check_combination({**fixed, **{k: (v[0] if isinstance(v, list) else v) for k, v in axes.items()}}, where)
-
-    pareto = _pareto(data.get("pareto") or {}, list(axes) + list(fixed), where)
-    output = data.get("output", f"{path.stem}_results")
-    if not isinstance(output, str) or not output.strip():
-        raise InputError(f"{where}: output must be a folder path")
-    out = Path(output)
-    out = out if out.is_absolute() else base / out
-    spec = SweepSpec(
-        name=str(data.get("name") or path.stem),
-        path=path,
-        arch=arch_name,
-        arch_path=Path(arch_path),
-        mode=mode,
-        axes=axes,
-        fixed=fixed,
-        seed=seed,
-        n=n,
-        pareto=pareto,
-        output=out,
-        retry_errors=_bool(data.get("retry_errors", False), "retry_errors", where),
-        use_cache=_bool(data.get("use_cache", True), "use_cache", where),
-    )
-    if mode == "grid":
-        size = math.prod(len(v) for v in axes.values())  # grid axes are lists after _range
-        if size > MAX_POINTS:
-            raise InputError(f"{where}: grid of {size} points exceeds {MAX_POINTS}")
-    return spec
-
-
-def _check_key(key, variables: list[str], arch_name: str, where: str) -> None:
-    if not isinstance(key, str):
-        raise InputError(f"{where}: key {key!r} is not a name")
-    if key in INPUT_KEYS or key in variables:
-        return
-    raise InputError(
-        f"{where}: unknown key {key!r}: not an input ({', '.join(INPUT_KEYS)}) nor a spec variable of {arch_name} ({', '.join(variables)})"
-    )
-
-
-def _range(key: str, raw: dict, mode: str, base: Path, where: str) -> list | Range:
-    unknown = [k for k in raw if k not in RANGE_KEYS]
-    if unknown:
-        raise InputError(f"{where}: axis {key!r}: unknown range key {unknown[0]!r}; known: {', '.join(RANGE_KEYS)}")
-    if key in ("model", "weights", "prune", "prune_method", "spans", "scheme"):
-        raise InputError(f"{where}: axis {key!r} takes a list of values, not a numeric range")
-    for k in ("low", "high"):
-        if k not in raw or isinstance(raw[k], bool) or not isinstance(raw[k], (int, float)):
-            raise InputError(f"{where}: axis {key!r}: range needs numeric {k}")
-    low, high = float(raw["low"]), float(raw["high"])
-    if not (math.isfinite(low) and math.isfinite(high)) or low > high:
-        raise InputError(f"{where}: axis {key!r}: need finite low <= high, got {low:g}..{high:g}")
-    log = _bool(raw.get("log", False), f"axis {key!r} log", where)
-    if log and low <= 0:
-        raise InputError(f"{where}: axis {key!r}: a log range needs low > 0")
-    integer = _bool(raw.get("integer", key in ("seq_len", "batch", "heads", "query_block")), f"axis {key!r} integer", where)
-    if mode == "grid":
-        if "num" not in raw:
-            raise InputError(f"{where}: axis {key!r}: a grid range needs num (number of values)")
-        num = _int(raw["num"], f"axis {key!r} num", where, minimum=1)
-        if num > MAX_POINTS:
-            raise InputError(f"{where}: axis {key!r}: num {num} exceeds {MAX_POINTS}")
-        r = Range(low, high, num, log, integer)
-        return [_value(key, v, base, where) for v in r.grid()]
-    if "num" in raw:
-        raise InputError(f"{where}: axis {key!r}: num is for grid mode (random mode samples n points)")
-    r = Range(low, high, None, log, integer)
-    for v in (r.low, r.high):  # both ends must be valid values of the key
-        _value(key, int(round(v)) if integer else v, base, where)
-    return r
-
-
-def _pareto(raw, inputs: list[str], where: str) -> ParetoSpec:
-    if not isinstance(raw, dict):
-        raise InputError(f"{where}: pareto must be a mapping with x and y")
-    allowed = ("x", "y", "x_goal", "y_goal")
-    unknown = [k for k in raw if k not in allowed]
-    if unknown:
-        raise InputError(f"{where}: pareto: unknown key {unknown[0]!r}; known: {', '.join(allowed)}")
-    default = ParetoSpec()
-    x, y = raw.get("x", default.x), raw.get("y", default.y)
-    for name in (x, y):
-        if not isinstance(name, str) or not (name in METRICS or name.startswith(METRIC_PREFIXES) or name in inputs):
-            raise InputError(f"{where}: pareto metric {name!r} unknown; use one of {', '.join(METRICS)}, energy_J.<component>, area_mm2.<component> or an input")
-    if x == y:
-        raise InputError(f"{where}: pareto x and y are both {x!r}")
-    goals = {}
-    for axis, name in (("x", x), ("y", y)):
-        goal = raw.get(f"{axis}_goal", "max" if name in HIGHER_IS_BETTER else "min")
-        if goal not in ("min", "max"):
-            raise InputError(f"{where}: pareto {axis}_goal must be 'min' or 'max', got {goal!r}")
-        goals[axis] = goal
-    return ParetoSpec(x, y, goals["x"], goals["y"])
-
-
-# ---- values ----------------------------------------------------------------------------------------
-
-
-def _value(key: str, value, base: Path, where: str):
-    """A validated, JSON-able value of input `key` (paths stay as given; they resolve against base)."""
-    what = f"{where}: {key}"
-    if key == "model":
-        return _model(value, what)
-    if key in ("seq_len", "batch", "heads", "query_block"):
-        return _int(value, key, where, minimum=1)
-    if key == "weights":
-        if not isinstance(value, str):
-            raise InputError(f"{what} must be a checkpoint path or 'bundled'")
-        if value != "bundled" and not _resolve(value, base).is_file():
-            raise InputError(f"{what}: file not found: {value}")
-        return value
-    if key == "spans":
-        if not isinstance(value, str):
-            raise InputError(f"{what} must be a span profile YAML path or 'measure'")
-        if value != "measure" and not _resolve(value, base).is_file():
-            raise InputError(f"{what}: file not found: {value}")
-        return value
-    if key == "density":
-        return _fraction(value, what, 0.0, 1.0, True)
-    if key == "sparsity":
-        return _fraction(value, what, 0.0, 1.0, False)
-    if key == "span_mass":
-        v = _number(value, what)
-        if not 0.0 < v <= 1.0:
-            raise InputError(f"{what} {v:g} outside (0, 1]")
-        return v
-    if key in ("prune", "prune_method"):
-        if not isinstance(value, str):
-            raise InputError(f"{what} must be a string, got {value!r}")
-        if key == "prune":
-            parse_method(value)
-        elif value not in ("magnitude", "global", "hybrid"):
-            raise InputError(f"{what} {value!r}: use magnitude, global or hybrid (of {', '.join(METHODS)})")
-        return value
-    if key in ("variable_spans", "kv_reuse", "qk_sharing"):
-        return _bool(value, key, where)
-    if key == "scheme":
-        if value not in SCHEMES:
-            raise InputError(f"{what} {value!r} unknown; use one of {', '.join(SCHEMES)}")
-        return value
-    # A spec variable: a scalar the arch's Jinja template renders.
-    if value is None or isinstance(value, (list, dict)):
-        raise InputError(f"{what} must be a number, boolean or string, got {value!r}")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InputError(f"{what} must be finite, got {value!r}")
-    return value
-
-
-def _model(value, what: str):
-    """A preset name (canonical) or an inline shape dict with every TransformerShape field filled."""
-    if isinstance(value, str):
-        return preset(value).name
-    if not isinstance(value, dict):
-        raise InputError(f"{what} must be a preset name or a shape mapping")
-    known = [f.name for f in fields(TransformerShape)]
-    unknown = [k for k in value if k not in known]
-    if unknown:
-        raise InputError(f"{what}: unknown shape key {unknown[0]!r}; known: {', '.join(known)}")
-    missing = [k for k in ("name", "n_layers", "d_model", "n_heads", "head_dim", "d_ff") if k not in value]
-    if missing:
-        raise InputError(f"{what}: inline shape lacks {missing[0]!r}")
-    try:
-        shape = TransformerShape(**value)
-    except TypeError as exc:
-        raise InputError(f"{what}: {exc}") from None
-    return asdict(shape)
-
-
-def _int(value, name: str, where: str, minimum: int = 0) -> int:
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InputError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def _number(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(f"{what} must be a number, got {value!r}")
-    return float(value)
-
-
-def _fraction(value, what: str, low: float, high: float, high_ok: bool) -> float:
-    v = _number(value, what)
-    if v < low or v > high or (v == high and not high_ok):
-        raise InputError(f"{what} {v:g} outside [{low:g}, {high:g}{']' if high_ok else ')'}")
-    return v
-
-
-def _bool(value, name: str, where: str) -> bool:
-    if not isinstance(value, bool):
-        raise InputError(f"{where}: {name} must be true or false, got {value!r}")
-    return value
-
-
-def _resolve(value: str, base: Path) -> Path:
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else base / p
-
-
-def _check_combination(inputs: dict, where: str) -> None:
-    """Keys that cannot be given together (checked on the first value of each axis)."""
-    given = [k for k in ("density", "sparsity", "prune") if k in inputs]
-    if len(given) > 1:
-        raise InputError(f"{where}: give only one of density, sparsity, prune (got {', '.join(given)})")
-    if "prune_method" in inputs and "sparsity" not in inputs:
-        raise InputError(f"{where}: prune_method applies to sparsity; give sparsity values")
-    if "span_mass" in inputs and "spans" in inputs:
-        raise InputError(f"{where}: give span_mass (measured spans) or spans (a profile), not both")
-
-
-def _canonical(value) -> str:
-    return json.dumps(value, sort_keys=True)
+    raw = data if isinstance(data, dict) else {}
+    arch = raw.get("arch", DEFAULT_ARCH)
+    if isinstance(arch, str) and arch.endswith((".yaml", ".yml")) and not Path(arch).is_absolute():
+        arch = str(path.parent / arch)
+    arch_name, arch_path = find_arch(arch if isinstance(arch, str) else DEFAULT_ARCH)  # not text: the schema says so
+    context = {"arch": arch_name, "variables": spec_variables(arch_path), "mode": raw.get("mode", "grid"), "base": path.parent}
+    file = parse(SweepFile, data, path.name, context)
+    output = Path(file.output or f"{path.stem}_results")
+    return SweepSpec(
+        name=file.name or path.stem, path=path, arch=arch_name, arch_path=Path(arch_path),
+        axes=file.axes.given, fixed=file.fixed.given, pareto=file.pareto,
+        output=output if output.is_absolute() else path.parent / output,
+        **{key: getattr(file, key) for key in ("mode", "seed", "n", "retry_errors", "use_cache")},
+    )  # fmt: skip
 
 
 # ---- points ----------------------------------------------------------------------------------------
@@ -436,17 +367,10 @@ def expand_points(spec: SweepSpec) -> list[SweepPoint]:
     """Every point of the sweep, in order (grid: last axis fastest; random: as drawn), duplicates dropped."""
     names = list(spec.axes)
     if spec.mode == "grid":
-        combos = itertools.product(*(spec.axes[k] for k in names))
+        combos = itertools.product(*spec.axes.values())
     else:
         rng = np.random.default_rng(spec.seed)
-        columns = []
-        for k in names:
-            axis = spec.axes[k]
-            if isinstance(axis, Range):
-                columns.append(axis.sample(rng, spec.n))
-            else:
-                columns.append([axis[i] for i in rng.integers(0, len(axis), spec.n)])
-        combos = zip(*columns)
+        combos = zip(*(_draw(values, rng, spec.n) for values in spec.axes.values()))
     digest = spec.arch_digest
     points: dict[str, SweepPoint] = {}
     for combo in combos:
@@ -455,6 +379,11 @@ def expand_points(spec: SweepSpec) -> list[SweepPoint]:
         if key not in points:
             points[key] = SweepPoint(len(points), inputs, key)
     return list(points.values())
+
+
+def _draw(values: list | Range, rng: np.random.Generator, n: int) -> list:
+    """`n` values of a random-mode axis: samples of a range, uniform picks from a list."""
+    return values.sample(rng, n) if isinstance(values, Range) else [values[i] for i in rng.integers(0, len(values), n)]
 
 
 def model_label(model) -> str:
