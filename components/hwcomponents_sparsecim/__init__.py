@@ -7,14 +7,20 @@ package's namespace, so each model class is imported here. All models are charac
 
 from .butterfly import ButterflyZeroSkipper
 from .cim_macro import CimBitcellArray, DigitalCimMac
-from .lar import LarQkShareUnit, LarWindowBuffer
+from .decoder import ButterflyDecoder
+from .lar import LarQkShareUnit, LarWindowBuffer, ModuleComputeUnit, ScaleComputeUnit
+from .requantize import QuantizeUnit
 from .softmax import SoftmaxUnit
 
 __all__ = [
+    "ButterflyDecoder",
     "ButterflyZeroSkipper",
     "CimBitcellArray",
     "DigitalCimMac",
     "LarQkShareUnit",
     "LarWindowBuffer",
+    "ModuleComputeUnit",
+    "QuantizeUnit",
+    "ScaleComputeUnit",
     "SoftmaxUnit",
 ]

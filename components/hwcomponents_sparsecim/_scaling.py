@@ -135,6 +135,18 @@ def check_int(name: str, value: int, minimum: int = 1) -> int:
     return value
 
 
+def check_bool(name: str, value: bool) -> bool:
+    """Return value as a bool; accepts True/False, 0/1 and the strings "true"/"false" (YAML
+    attributes may arrive as strings); raise ComponentAttributeError otherwise."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ComponentAttributeError(f"{name} must be true or false, got {value!r}")
+
+
 def check_power_of_two(name: str, value: int, minimum: int = 2) -> int:
     """Return value as an int that is a power of two >= minimum."""
     number = check_int(name, value, minimum)

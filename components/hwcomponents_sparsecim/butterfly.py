@@ -62,6 +62,13 @@ class ButterflyZeroSkipper(_SparsecimModel):
     pattern in one cycle and re-charges the gates of the reconfigured TGs (each switch's
     4 * data_width TG gates toggle with probability 0.5 for random patterns).
 
+    config_bits_per_switch = 0: the chip's arrangement (block diagram, "10T-SRAM for BFLY
+    Control"): the settings come from the BFLY decoder (ButterflyDecoder) and are held in
+    10T cells whose storage nodes Q/QB drive the TG gates directly (CimBitcellArray with
+    transistors=10 holds and writes them). The network then has no latches and no gate-drive
+    inverters; `configure` is only the TG gate re-charge, its delay the RC of a minimum cell
+    inverter charging one switch's TG gates.
+
     Area = N * h * sum_s w_s (stage columns with their TGs and tracks) + one TG-sized buffer
     cell per lane, stage and bit + one TG-sized inverter per config bit (complementary gate
     drive) + the config latches.
@@ -84,10 +91,11 @@ class ButterflyZeroSkipper(_SparsecimModel):
         n_lanes: int = 64,
         data_width: int = 8,
         config_bits_per_switch: int = 1,
+        stretch_clock: bool = True,
     ):
         self.n_lanes = check_power_of_two("n_lanes", n_lanes)
         self.data_width = check_int("data_width", data_width)
-        self.config_bits_per_switch = check_int("config_bits_per_switch", config_bits_per_switch)
+        self.config_bits_per_switch = check_int("config_bits_per_switch", config_bits_per_switch, minimum=0)
 
         lane_pitch = max(CELL_ROW_HEIGHT, self.data_width * WIRE_PITCH)
         device_width = DEVICE_TRACK_WIDTH_PER_BIT * self.data_width * TG_AREA / CELL_ROW_HEIGHT
@@ -111,7 +119,10 @@ class ButterflyZeroSkipper(_SparsecimModel):
         self._configure_energy = self.config_bits * latch.energy + self.n_switches * switching_energy(
             tg_gates_per_switch, activity=0.5
         )
-        self._configure_delay = latch.delay
+        if self.config_bits_per_switch:
+            self._configure_delay = latch.delay
+        else:  # a 10T cell's storage inverter (minimum size) charges the switch's TG gates
+            self._configure_delay = 0.69 * on_resistance(MIN_WIDTH) * tg_gates_per_switch
 
         # Stage columns hold the TGs and the vertical tracks; buffers and the inverters that
         # drive each switch's complementary TG gates are TG-sized cells beside them.
@@ -122,7 +133,8 @@ class ButterflyZeroSkipper(_SparsecimModel):
         area = datapath_area + buffer_area + inverter_area + self.config_bits * latch.area
         device_area = tg_area + buffer_area + inverter_area  # wire channels do not leak
         leak = device_area * logic_leak_density() + self.config_bits * latch.leak_power
-        self._init_corner(tech_node, voltage, cycle_period, area, leak)
+        critical_path = max(self._route_delay, self._configure_delay)
+        self._init_corner(tech_node, voltage, cycle_period, area, leak, critical_path, stretch_clock)
 
     @property
     def n_stages(self) -> int:
@@ -156,5 +168,6 @@ class ButterflyZeroSkipper(_SparsecimModel):
 
     @action
     def configure(self) -> ActionCost:
-        """Load the switch settings of one routing pattern into the configuration latches."""
+        """Load the switch settings of one routing pattern into the configuration latches
+        (config_bits_per_switch = 0: only re-charge the TG gates from the 10T cells)."""
         return self._clocked_cost(self._configure_energy, self._configure_delay)

@@ -10,6 +10,7 @@ from ._base import _SparsecimModel
 from ._device import (
     MIN_WIDTH,
     PN_RATIO,
+    TG_AREA,
     drain_cap,
     fo4_delay,
     gate_cap,
@@ -19,6 +20,7 @@ from ._device import (
 )
 from ._refs import logic_leak_density, neurosim_block
 from ._scaling import REF_VOLTAGE, check_int
+from .errors import ComponentAttributeError
 
 FOUNDRY_6T_CELL_AREA = 0.127e-12
 """TSMC 28 nm high-density 6T foundry cell [m^2] (0.127 um^2; S.-Y. Wu et al., VLSI Symp.
@@ -41,6 +43,17 @@ CELL_LEAK_6T = 10.4e-12
 itrs-lstp cells) leaks 5.47 uW over 524288 bits."""
 CELL_LEAK = CELL_LEAK_6T * 8 / 6
 """8T cell leakage [W]: scaled by device count (assumed)."""
+
+TEN_T_AREA_FACTOR = 10 / 8
+"""10T routing-switch cell (6T storage + a transmission-gate pair, 2 x (N + P)) vs our 8T cell
+at equal design rules: area by device count, 10/8. The same rule reproduces the measured 8T/6T
+ratio (8/6 = 1.33 vs 1.3, Chang et al. 2008). The TG gates are driven by the storage nodes Q
+and QB, so the pair needs no extra wiring beyond its two routing-line contacts (assumed)."""
+TEN_T_CELL_LEAK = CELL_LEAK_6T * 10 / 6
+"""10T cell leakage [W]: 6T leakage scaled by device count (same rule as CELL_LEAK; the TG of
+the pair that is off leaks between the routing lines like a cell transistor)."""
+CELL_VARIANTS = {8: (1.0, CELL_LEAK), 10: (TEN_T_AREA_FACTOR, TEN_T_CELL_LEAK)}
+"""transistors -> (area factor vs CIM_CELL_AREA, leakage per cell [W])."""
 
 ACCESS_WIDTH = MIN_WIDTH
 """Write access transistor width [m] (assumed minimum)."""
@@ -69,6 +82,22 @@ class DigitalCimMac(_SparsecimModel):
     partial products (this MAC's share: 1/n_rows of the tree), and the bit-serial
     shift-accumulate folds the tree output into the accumulator (share 1/n_rows).
 
+    Time slots (ISSCC 2023 16.2 block diagram, "@T0..@T3"): a compute cell group holds
+    `time_slots` weights that share one in-cell multiplier (the NOR gates) and one adder-tree
+    input through a slot-select multiplexer; one of them computes per cycle. A lane is one
+    stored weight: its MAC still takes `input_bits` cycles, but the shared hardware serves
+    the lane only one cycle in `time_slots`, so its throughput is
+    1 / (input_bits * time_slots * cycle). Energy per MAC adds the slot select, one NeuroSIM
+    Mux(n_bits=1, n_mux_inputs=time_slots) per weight bit per cycle (the slots interleave
+    cycle by cycle, so the select changes every cycle; NeuroSIM counts full activity, an
+    upper bound). The tree, the shift-add, the NOR gates and the select are shared by the
+    slots, so a lane's area and leakage share of them is divided by `time_slots` (tree and
+    shift-add: by n_rows * time_slots). Select area: `time_slots` transmission gates per
+    weight bit (TG_AREA, _device.py, which matches NeuroSIM's 2:1 Mux per TG; NeuroSIM's own
+    4:1 Mux area, 5.5 um^2 per bit, is its column mux stretched to a subarray's width and is
+    not used). The select lines are shared by a whole row of lanes (not counted).
+    With time_slots = 1 there is no select and the model is the plain bit-serial MAC.
+
     Sources of every constant (28 nm, 0.9 V reference):
     * Adder tree: NeuroSIM AdderTree(n_bits=weight_bits, n_adder_tree_inputs=n_rows);
       shift-add: NeuroSIM ShiftAdd(n_bits=weight_bits+ceil(log2 n_rows),
@@ -77,10 +106,11 @@ class DigitalCimMac(_SparsecimModel):
     * In-cell multiply: energy = 0.25 * C * V^2 per cell per cycle, C from _device.py
       (NeuroSIM PTM capacitances, 0.2 fF/um wires, cell width of CimBitcellArray's cell);
       area = NeuroSIM NORGate area; leakage = that area x NeuroSIM LP logic leakage density.
-    * Critical path per cycle = NeuroSIM tree delay + shift-add delay, scaled by the
-      alpha-power law (_scaling.py). If it exceeds `cycle_period`, the cycle is stretched.
+    * Critical path per cycle = NeuroSIM tree delay + shift-add delay (+ the select's
+      NeuroSIM Mux delay when time_slots > 1), scaled by the alpha-power law (_scaling.py).
+      If it exceeds `cycle_period` and stretch_clock is true, the cycle is stretched.
 
-    Throughput is that of one (row, column) lane: 1 / (input_bits * cycle).
+    Throughput is that of one lane (one stored weight): 1 / (input_bits * time_slots * cycle).
     """
 
     component_name = ["sparsecim_cim_mac", "DigitalCimMac"]
@@ -93,53 +123,63 @@ class DigitalCimMac(_SparsecimModel):
         input_bits: int = 8,
         weight_bits: int = 8,
         n_rows: int = 64,
+        time_slots: int = 1,
+        stretch_clock: bool = True,
     ):
         self.input_bits = check_int("input_bits", input_bits)
         self.weight_bits = check_int("weight_bits", weight_bits)
         self.n_rows = check_int("n_rows", n_rows, minimum=2)
+        self.time_slots = check_int("time_slots", time_slots)
         self.tree_output_bits = self.weight_bits + math.ceil(math.log2(self.n_rows))
         self.accumulator_bits = self.tree_output_bits + self.input_bits
+        sharers = self.n_rows * self.time_slots  # stored weights served by one tree
 
         tree = neurosim_block("AdderTree", n_bits=self.weight_bits, n_adder_tree_inputs=self.n_rows)
         shift_add = neurosim_block(
             "ShiftAdd", n_bits=self.tree_output_bits, shift_register_n_bits=self.accumulator_bits
-        ).times(1 / self.n_rows)
-        tree_share = tree.times(1 / self.n_rows)
+        )
         gate_area = neurosim_block("NORGate").area
+        if self.time_slots > 1:
+            select = neurosim_block("Mux", n_bits=1, n_mux_inputs=self.time_slots)
+            select_energy, select_delay = select.energy, select.delay
+            select_area = self.time_slots * TG_AREA
+        else:
+            select_energy = select_delay = select_area = 0.0
 
         self._ref_breakdown = {
             "cell_multiply": self.input_bits * self.weight_bits * switching_energy(_multiply_cell_cap()),
-            "adder_tree": self.input_bits * tree_share.energy,
-            "shift_add": self.input_bits * shift_add.energy,
+            "adder_tree": self.input_bits * tree.times(1 / self.n_rows).energy,
+            "shift_add": self.input_bits * shift_add.times(1 / self.n_rows).energy,
+            "slot_select": self.input_bits * self.weight_bits * select_energy,
         }
-        self._stage_delay = tree.delay + shift_add.delay
-        area = self.weight_bits * gate_area + tree_share.area + shift_add.area
-        leak = (
-            self.weight_bits * gate_area * logic_leak_density()
-            + tree_share.leak_power
-            + shift_add.leak_power
+        self._stage_delay = tree.delay + shift_add.delay + select_delay
+        tree_share, shift_add_share = tree.times(1 / sharers), shift_add.times(1 / sharers)
+        cell_logic_area = self.weight_bits * (gate_area + select_area) / self.time_slots
+        area = cell_logic_area + tree_share.area + shift_add_share.area
+        leak = cell_logic_area * logic_leak_density() + tree_share.leak_power + shift_add_share.leak_power
+        self._init_corner(
+            tech_node, voltage, cycle_period, area, leak, self._stage_delay, stretch_clock
         )
-        self._init_corner(tech_node, voltage, cycle_period, area, leak)
 
     def energy_breakdown(self) -> dict[str, float]:
-        """Energy of one MAC [J] at this corner, split into cell multiply, adder-tree share
-        and shift-add share."""
+        """Energy of one MAC [J] at this corner, split into cell multiply, adder-tree share,
+        shift-add share and slot select (0 when time_slots = 1)."""
         return {k: v * self.energy_scale for k, v in self._ref_breakdown.items()}
-
-    @property
-    def critical_path_delay(self) -> float:
-        """Delay of one bit-serial cycle's logic [s] at this node and supply."""
-        return self.scaled_delay(self._stage_delay)
 
     @action
     def compute(self) -> ActionCost:
-        """One 8b x 8b MAC (input_bits cycles) of one (row, column) lane."""
+        """One 8b x 8b MAC of one stored weight: input_bits cycles of the lane's shared
+        multiplier, which serves the lane one cycle in time_slots."""
         energy = sum(self._ref_breakdown.values())
-        return self._clocked_cost(energy, self._stage_delay, cycles=self.input_bits)
+        return self._clocked_cost(
+            energy, self._stage_delay, cycles=self.input_bits, parallel=1 / self.time_slots
+        )
 
 
 class CimBitcellArray(_SparsecimModel):
-    """Weight storage of the CIM macro: custom 8T-type SRAM CIM cells.
+    """Weight storage of the CIM macro: custom 8T-type SRAM CIM cells, or (transistors=10)
+    the chip's "10T-SRAM for BFLY Control" cells: a 6T storage cell plus a transmission-gate
+    pair that forms one in-memory routing switch, its TG gates driven by the cell's Q/QB.
 
     `write` drives a differential write bitline pair and the wordline for `width` bits;
     `read` is the decoupled single-ended read port, used to reload or verify weights
@@ -156,6 +196,11 @@ class CimBitcellArray(_SparsecimModel):
       read port (Chang et al., JSSC 2008) x 1.5 for logic design rules (assumed); the cell's
       in-memory NOR gate is counted in DigitalCimMac. Cell aspect 2:1 (assumed).
     * Cell leakage 13.9 pW: CACTI 28 nm itrs-lstp 6T cell (10.4 pW) x 8/6 devices (assumed).
+    * 10T cell: area x 10/8 and leakage 10.4 pW x 10/6 (device count, see TEN_T_AREA_FACTOR);
+      the extra devices widen the cell along the row (height, i.e. bitline pitch, unchanged;
+      assumed), so its wordline wires are 10/8 longer. Write and read use the same per-bit
+      model; the TG pair's own gate charge on a setting change is ButterflyZeroSkipper's
+      `configure` (config_bits_per_switch=0), not counted here.
     * Access delay: row decoder (log2(n_rows) + 2 FO4) + wordline + read-bitline RC (Elmore
       0.69 RC), from the same device constants; one access per cycle.
     Area is the cell area only: bitline drivers and sense inverters are shared by the macro.
@@ -171,17 +216,26 @@ class CimBitcellArray(_SparsecimModel):
         cycle_period: float = 10e-9,
         size: int | None = None,
         n_rows: int = 64,
+        transistors: int = 8,
+        stretch_clock: bool = True,
     ):
         self.width = check_int("width", width)
         self.n_rows = check_int("n_rows", n_rows, minimum=2)
         self.size = check_int("size", size if size is not None else self.width * self.n_rows)
+        self.transistors = check_int("transistors", transistors)
+        if self.transistors not in CELL_VARIANTS:
+            raise ComponentAttributeError(
+                f"transistors must be one of {sorted(CELL_VARIANTS)}, got {transistors!r}"
+            )
+        area_factor, cell_leak = CELL_VARIANTS[self.transistors]
+        cell_width = CELL_WIDTH * area_factor
         address_bits = math.ceil(math.log2(self.n_rows))
 
         per_row = wire_cap(CELL_HEIGHT)
         bitline = self.n_rows * (per_row + drain_cap(ACCESS_WIDTH)) + BITLINE_PERIPHERY_CAP
         read_bitline = self.n_rows * (per_row + drain_cap(READ_PORT_WIDTH)) + BITLINE_PERIPHERY_CAP
-        wordline_bit = wire_cap(CELL_WIDTH) + 2 * gate_cap(ACCESS_WIDTH)
-        read_wordline_bit = wire_cap(CELL_WIDTH) + gate_cap(READ_PORT_WIDTH)
+        wordline_bit = wire_cap(cell_width) + 2 * gate_cap(ACCESS_WIDTH)
+        read_wordline_bit = wire_cap(cell_width) + gate_cap(READ_PORT_WIDTH)
         inverter = MIN_WIDTH * (1 + PN_RATIO)
         storage_node = drain_cap(MIN_WIDTH) + drain_cap(PN_RATIO * MIN_WIDTH) + gate_cap(inverter)
         decoder_gate = 4 * gate_cap(inverter) + drain_cap(inverter)
@@ -200,7 +254,13 @@ class CimBitcellArray(_SparsecimModel):
             + 0.69 * read_stack * read_bitline
         )
         self._init_corner(
-            tech_node, voltage, cycle_period, self.size * CIM_CELL_AREA, self.size * CELL_LEAK
+            tech_node,
+            voltage,
+            cycle_period,
+            self.size * CIM_CELL_AREA * area_factor,
+            self.size * cell_leak,
+            self._access_delay,
+            stretch_clock,
         )
 
     @property

@@ -59,6 +59,7 @@ class SoftmaxUnit(_SparsecimModel):
         lut_segments: int = 16,
         n_lanes: int = 16,
         row_length: int = 64,
+        stretch_clock: bool = True,
     ):
         self.width = check_int("width", width)
         self.accum_width = check_int("accum_width", accum_width)
@@ -97,7 +98,7 @@ class SoftmaxUnit(_SparsecimModel):
         lane_leak = sum(b.leak_power for b in per_element.values())
         area = self.n_lanes * lane_area + sum_multiply.area
         leak = self.n_lanes * lane_leak + sum_multiply.leak_power
-        self._init_corner(tech_node, voltage, cycle_period, area, leak)
+        self._init_corner(tech_node, voltage, cycle_period, area, leak, self._stage_delay, stretch_clock)
 
     def energy_breakdown(self) -> dict[str, float]:
         """Energy per element [J] at this corner, by operation."""

@@ -12,11 +12,15 @@ from hwcomponents.find_models import get_models_in_module
 
 import hwcomponents_sparsecim
 from hwcomponents_sparsecim import (
+    ButterflyDecoder,
     ButterflyZeroSkipper,
     CimBitcellArray,
     DigitalCimMac,
     LarQkShareUnit,
     LarWindowBuffer,
+    ModuleComputeUnit,
+    QuantizeUnit,
+    ScaleComputeUnit,
     SoftmaxUnit,
 )
 
@@ -24,8 +28,12 @@ MODEL_CLASSES = [
     DigitalCimMac,
     CimBitcellArray,
     ButterflyZeroSkipper,
+    ButterflyDecoder,
     LarWindowBuffer,
     LarQkShareUnit,
+    ModuleComputeUnit,
+    ScaleComputeUnit,
+    QuantizeUnit,
     SoftmaxUnit,
 ]
 QUERIES = [
@@ -39,6 +47,19 @@ QUERIES = [
     ("sparsecim_lar_window_buffer", LarWindowBuffer, {"size": 8192, "width": 64}, "write", {}),
     ("sparsecim_lar_qk_share", LarQkShareUnit, {"width": 16}, "share", {}),
     ("sparsecim_softmax", SoftmaxUnit, {"n_lanes": 8}, "compute", {}),
+    ("sparsecim_cim_mac", DigitalCimMac, {"time_slots": 4, "stretch_clock": False}, "compute", {}),
+    ("sparsecim_cim_array", CimBitcellArray, {"transistors": 10, "width": 16}, "write", {}),
+    ("sparsecim_butterfly", ButterflyZeroSkipper, {"config_bits_per_switch": 0}, "configure", {}),
+    ("sparsecim_bfly_decoder", ButterflyDecoder, {"n_lanes": 32}, "decode", {}),
+    ("sparsecim_bfly_decoder", ButterflyDecoder, {"n_lanes": 16}, "read", {}),
+    ("sparsecim_module_compute", ModuleComputeUnit, {"head_dim": 128}, "compute", {}),
+    ("sparsecim_module_compute", ModuleComputeUnit, {}, "read", {}),
+    ("sparsecim_scale_compute", ScaleComputeUnit, {"n_lanes": 4}, "compute", {}),
+    ("sparsecim_scale_compute", ScaleComputeUnit, {}, "read", {}),
+    ("sparsecim_latch_buffer", LarWindowBuffer, {"size": 256, "width": 16}, "read", {}),
+    ("sparsecim_latch_buffer", LarWindowBuffer, {"size": 16, "width": 16}, "write", {}),
+    ("sparsecim_quantize", QuantizeUnit, {"acc_bits": 20}, "compute", {}),
+    ("sparsecim_quantize", QuantizeUnit, {}, "read", {}),
 ]
 NAMES = sorted({q[0] for q in QUERIES})
 
@@ -90,9 +111,12 @@ def test_hwc_list_shows_the_models(installed_layout):
     assert hwc, "hwc executable not found next to the test interpreter"
     out = subprocess.run([hwc, "--list"], env=installed_layout, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    for name in NAMES + ["sparsecim_softmax"]:
-        assert f"{name}(" in out.stdout, f"{name} missing from hwc --list"
+    primary = {cls.component_name[0] for cls in MODEL_CLASSES}
+    for name in NAMES:
+        listed = f"{name}(" if name in primary else f"{name}: alias for LarWindowBuffer"
+        assert listed in out.stdout, f"{name} missing from hwc --list"
     assert "route()" in out.stdout and "configure()" in out.stdout
+    assert "decode()" in out.stdout
 
 
 def test_auto_discovered_model_answers_a_query(installed_layout):

@@ -7,11 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwcomponents_sparsecim import (
+    ButterflyDecoder,
     ButterflyZeroSkipper,
     CimBitcellArray,
     DigitalCimMac,
     LarQkShareUnit,
     LarWindowBuffer,
+    ModuleComputeUnit,
+    QuantizeUnit,
+    ScaleComputeUnit,
     SoftmaxUnit,
 )
 from hwcomponents_sparsecim import _scaling
@@ -20,19 +24,42 @@ from hwcomponents_sparsecim.errors import ComponentAttributeError as InputError
 # (class, action, constructor kwargs) for every action of every model.
 ACTIONS = [
     (DigitalCimMac, "compute", {}),
+    (DigitalCimMac, "compute", {"time_slots": 4}),
     (CimBitcellArray, "write", {}),
     (CimBitcellArray, "read", {}),
+    (CimBitcellArray, "write", {"transistors": 10}),
     (ButterflyZeroSkipper, "route", {"n_lanes": 16}),
     (ButterflyZeroSkipper, "read", {"n_lanes": 16}),
     (ButterflyZeroSkipper, "configure", {"n_lanes": 16}),
+    (ButterflyZeroSkipper, "configure", {"n_lanes": 16, "config_bits_per_switch": 0}),
+    (ButterflyDecoder, "decode", {}),
+    (ButterflyDecoder, "read", {}),
     (LarWindowBuffer, "write", {}),
     (LarWindowBuffer, "read", {}),
+    (LarWindowBuffer, "read", {"size": 64, "width": 16}),
     (LarQkShareUnit, "share", {}),
     (LarQkShareUnit, "read", {}),
+    (ModuleComputeUnit, "compute", {}),
+    (ModuleComputeUnit, "read", {}),
+    (ScaleComputeUnit, "compute", {}),
+    (ScaleComputeUnit, "read", {}),
+    (QuantizeUnit, "compute", {}),
+    (QuantizeUnit, "read", {}),
     (SoftmaxUnit, "compute", {}),
 ]
-MODELS = [DigitalCimMac, CimBitcellArray, ButterflyZeroSkipper, LarWindowBuffer, LarQkShareUnit, SoftmaxUnit]
-IDS = [f"{cls.__name__}.{name}" for cls, name, _ in ACTIONS]
+MODELS = [
+    DigitalCimMac,
+    CimBitcellArray,
+    ButterflyZeroSkipper,
+    ButterflyDecoder,
+    LarWindowBuffer,
+    LarQkShareUnit,
+    ModuleComputeUnit,
+    ScaleComputeUnit,
+    QuantizeUnit,
+    SoftmaxUnit,
+]
+IDS = [f"{cls.__name__}.{name}{'-' + '-'.join(map(str, kw.values())) if kw else ''}" for cls, name, kw in ACTIONS]
 
 
 def energy(cls, action_name, **kwargs):
