@@ -218,9 +218,14 @@ class CimBitcellArray(_SparsecimModel):
         n_rows: int = 64,
         transistors: int = 8,
         stretch_clock: bool = True,
+        writes_through: bool = False,
     ):
         self.width = check_int("width", width)
         self.n_rows = check_int("n_rows", n_rows, minimum=2)
+        # As an AccelForge Toll (which charges only `read`, once per value passing through) an array
+        # that is written once by every value passing - the chip's bit mask into the 10T banks -
+        # charges a write per read.
+        self.writes_through = bool(writes_through)
         self.size = check_int("size", size if size is not None else self.width * self.n_rows)
         self.transistors = check_int("transistors", transistors)
         if self.transistors not in CELL_VARIANTS:
@@ -285,5 +290,7 @@ class CimBitcellArray(_SparsecimModel):
 
     @action(bits_per_action="width")
     def read(self) -> ActionCost:
-        """Read `width` bits through the read port (weight reload / verification)."""
-        return self._clocked_cost(self._read_energy, self._access_delay)
+        """Read `width` bits through the read port (weight reload / verification); a write of them
+        when `writes_through` (the array used as a Toll that every value passing writes)."""
+        energy = self._write_energy if self.writes_through else self._read_energy
+        return self._clocked_cost(energy, self._access_delay)

@@ -145,10 +145,14 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_atomic(path: str | Path, data: str | bytes, fsync: bool = False) -> Path:
-    """Write `data` (text as UTF-8) to `path` atomically; OSError propagates, nothing is left."""
+    """Write `data` (text as UTF-8) to `path` atomically; a failure is one InputError line
+    ("cannot write ...") and leaves nothing behind."""
     path = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    temp, handle = _temporary_beside(path)
+    try:
+        temp, handle = _temporary_beside(path)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or one_line(exc)}") from None
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
@@ -156,6 +160,8 @@ def write_atomic(path: str | Path, data: str | bytes, fsync: bool = False) -> Pa
                 stream.flush()
                 os.fsync(stream.fileno())
         os.replace(temp, path)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or one_line(exc)}") from None
     finally:
         temp.unlink(missing_ok=True)
     return path

@@ -17,7 +17,7 @@ from sparsecim.attention.profile import SpanProfile
 from sparsecim.errors import InputError
 from sparsecim.rewrite.lar import LarOptions
 from sparsecim.rewrite.sparse import Scheme
-from sparsecim.schema import Strict, lax_enum
+from sparsecim.schema import Strict, lax_enum, spec_variables_checked
 from sparsecim.sparsity.pruning import parse_method
 from sparsecim.workload.shapes import TransformerShape
 
@@ -99,6 +99,11 @@ class RunRequest(Strict):
     spans: Literal["measure"] | SpanProfile | UserPath | None = Field(None, union_mode="left_to_right")
     lar: LarOptions = LarOptions()
     baselines: bool = False  # with sparsity: also the dense, block-skipping and ideal schemes
+
+    @field_validator("variables", mode="before")
+    @classmethod
+    def _variables(cls, variables):
+        return spec_variables_checked(variables) if isinstance(variables, dict) else variables
 
     @field_validator("spans", mode="before")
     @classmethod

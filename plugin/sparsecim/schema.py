@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import math
+import re
 import typing
 from typing import Annotated, Any, TypeVar
 
@@ -203,3 +204,45 @@ def _innermost_model(annotation: Any, typing) -> Any:
 def _keys(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def spec_value(name: str, value: Any) -> bool | int | float | str:
+    """A spec variable's value, as AccelForge may safely see it: a number, a boolean or a plain name.
+
+    Spec variables are rendered into the arch's Jinja template and then evaluated by AccelForge as
+    Python expressions, so anything else (parentheses, quotes, operators, spaces) is refused: a value
+    must never run code. Text from the command line becomes a number or boolean when it reads as one."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"spec variable {name}: {value!r} is not a finite number (write inf as the name inf)")
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text in ("True", "true"):
+            return True
+        if text in ("False", "false"):
+            return False
+        if _NUMBER.match(text):
+            number = float(text)
+            return int(number) if number.is_integer() and not any(c in text for c in ".eE") else number
+        if _PLAIN_NAME.match(text) and len(text) <= 64:
+            return text
+    raise InputError(
+        f"spec variable {name}: {str(value)[:60]!r} is not a number, a boolean or a plain name "
+        "(expressions are not accepted: spec variables reach AccelForge's expression evaluator)"
+    )
+
+
+def spec_variables_checked(variables: dict) -> dict:
+    """Every value through `spec_value`; names must be plain names too."""
+    out = {}
+    for name, value in variables.items():
+        if not isinstance(name, str) or not _PLAIN_NAME.match(name):
+            raise InputError(f"spec variable name {str(name)[:60]!r} is not a plain name")
+        out[name] = spec_value(name, value)
+    return out

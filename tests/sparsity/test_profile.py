@@ -56,7 +56,7 @@ def test_save_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(files_module.os, "replace", fail)
-    with pytest.raises(OSError):
+    with pytest.raises(InputError, match="cannot write.*disk full"):
         small_profile().save_yaml(path)
     assert path.read_text() == "old contents\n"  # untouched
     assert os.listdir(tmp_path) == ["profile.yaml"]  # no temp file left behind

@@ -28,7 +28,7 @@ import accelforge
 import hwcomponents
 from pydantic import ValidationError
 
-from sparsecim.errors import SparsecimWarning, one_line
+from sparsecim.errors import InputError, SparsecimWarning, one_line
 from sparsecim.files import read_text, write_atomic
 from sparsecim.mapping.cost import EinsumCost
 from sparsecim.workload.einsums import EinsumSpec
@@ -46,8 +46,13 @@ def default_cache_dir() -> Path:
 
 
 def usable_cache_dir(cache_dir: Path | None = None) -> Path | None:
-    """The cache folder if entries can be written there (created if needed), else None after one warning."""
-    folder = cache_dir or default_cache_dir()
+    """The cache folder if entries can be written there (created if needed), else None after one
+    warning (once per process and folder)."""
+    return _usable(cache_dir or default_cache_dir())
+
+
+@lru_cache(maxsize=8)
+def _usable(folder: Path) -> Path | None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe = folder / f".probe-{os.getpid()}"
@@ -152,5 +157,5 @@ def write_entry(path: Path, cost: EinsumCost) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, cost.model_dump_json())
-    except OSError as exc:
-        warnings.warn(f"cannot write mapping-cache entry in {path.parent} ({exc.strerror or one_line(exc)})", SparsecimWarning, stacklevel=2)
+    except (OSError, InputError) as exc:
+        warnings.warn(f"cannot write a mapping-cache entry in {path.parent} ({one_line(exc, 120)})", SparsecimWarning, stacklevel=2)

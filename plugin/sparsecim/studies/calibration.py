@@ -128,3 +128,25 @@ def fit_power_curve(split: OperatingScaling, curve: OperatingCurve) -> PowerFit:
         for v, f, w in zip(volts, hertz, watts)
     ]
     return PowerFit(dynamic_scale, leakage_scale, split, points)
+
+
+def link_bandwidth_for(result: ModelResult, frequency: float, target_latency_s: float, offchip: str = "OffChip",
+                       bits_per_access: int = 64) -> float:
+    """The off-chip link bandwidth [bit/s] at which the run (mapped with off-chip access free) takes
+    `target_latency_s` at `frequency`: every Einsum instance takes the longer of its on-chip time and
+    its off-chip traffic over the link (AccelForge overlaps an Einsum's components), summed."""
+    scale = float(result.variables["frequency"]) / frequency
+    rows = [(r.instances, r.latency_onchip_s * scale / r.instances,
+             bits_per_access * (r.actions.get(f"{offchip}.read", 0.0) + r.actions.get(f"{offchip}.write", 0.0)) / r.instances)
+            for r in result.rows if r.instances]
+
+    def latency(bandwidth: float) -> float:
+        return sum(n * max(on, bits / bandwidth) for n, on, bits in rows)
+
+    if latency(float("inf")) >= target_latency_s:
+        raise ModelError(f"the run takes {latency(float('inf')) * 1e3:.1f} ms without off-chip time, above the target")
+    low, high = 1e3, 1e15  # bit/s; latency falls as bandwidth rises
+    for _ in range(200):
+        middle = (low * high) ** 0.5
+        low, high = (middle, high) if latency(middle) > target_latency_s else (low, middle)
+    return high

@@ -45,7 +45,7 @@ class Design:
     scheme: Scheme = Scheme.DENSE  # weight storage
     use_sparsity: bool = False  # rewrite the weight matmuls from the sparsity profile
     use_spans: bool = False
-    variables: tuple[tuple[str, str], ...] = ()
+    variables: tuple[tuple[str, object], ...] = ()  # spec variables (typed: a string "False" is true in Jinja)
     note: str = ""
 
 
@@ -61,8 +61,8 @@ class DesignOutcome:
 
 
 def chip_designs() -> list[Design]:
-    off = (("butterfly_enabled", "False"),)
-    no_lar = (("lar_enabled", "False"),)
+    off = (("butterfly_enabled", False),)
+    no_lar = (("lar_enabled", False),)
     return [
         Design("chip", CHIP, Scheme.CHIP, True, True, (), "ISSCC 2023 16.2 as modelled"),
         Design("chip-no-skipper", CHIP, Scheme.DENSE, True, True, off, "weights stored dense, butterfly absent"),

@@ -235,7 +235,7 @@ class ModelWorkload:
     seq_len: int
     batch: int
     einsums: list[LayerEinsum] = field(default_factory=list)
-    dense_macs: int = 0  # MACs of the dense model: the "dense-equivalent" work for TOPS
+    dense_macs: int = 0  # MACs the dense model needs: the "dense-equivalent" work for TOPS (see build_workload)
     notes: list[str] = field(default_factory=list)
 
     def unique_specs(self) -> dict[EinsumSpec, int]:
@@ -260,7 +260,10 @@ def build_workload(shape: TransformerShape, seq_len: int, batch: int = 1) -> Mod
         raise InputError(f"sequence length {seq_len} exceeds {shape.name}'s maximum of {shape.max_seq_len}")
     einsums = [e for layer in range(shape.n_layers) for e in layer_einsums(shape, layer, seq_len, batch)]
     workload = ModelWorkload(shape, seq_len, batch, einsums)
-    workload.dense_macs = workload.macs
+    # Dense-equivalent work: the MACs the model needs, so a causal model's attention counts the causal
+    # pairs L(L+1)/2, not the L*L a dense accelerator computes (and masks) in the Einsums above.
+    masked = shape.n_layers * batch * 2 * shape.n_heads * (seq_len * (seq_len - 1) // 2) * shape.head_dim if shape.causal else 0
+    workload.dense_macs = workload.macs - masked
     return workload
 
 
