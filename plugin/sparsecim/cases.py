@@ -3,10 +3,11 @@
     sparsecim run --case bert-glue        # BERT-110M, 128 tokens, 75 % weight sparsity, span 32
     sparsecim run --case gpt2-enwik8      # GPT2-124M, 1024 tokens (causal), 75 %, span 83
 
-* "75 % weight sparsity": with a checkpoint (`weights`), the chip's hybrid scheme (local fine-grained +
-  global coarse-grained, `sparsity.pruning`) prunes the real weights at 0.75 per matrix; without one
-  (BERT-base and GPT-2 weights are not installable here) uniform random masks of density 0.25 (the
-  statistical model).
+* "75 % weight sparsity": the chip's hybrid scheme (local fine-grained + global coarse-grained,
+  `sparsity.pruning`, per matrix) at 0.75: on the real weights with a checkpoint (`weights`); without one
+  (BERT-base and GPT-2 weights are not installable here) on i.i.d. Gaussian stand-in weights, which keeps
+  the scheme's structure (K of every 16 inputs per row, then whole 64x16 blocks) at random positions
+  (`sparsity.sources.statistical_pruned`).
 * "local attention span s": the chip's figure has token i attend keys i - s/2 .. i + s/2, so every head of
   every layer gets the window w = floor(s/2) (|i - j| <= w; s = 32 -> w = 16, 33 keys; s = 83 -> w = 41).
   A causal model keeps the keys j <= i of that window (42 keys for GPT-2). No attention sinks.
@@ -52,7 +53,7 @@ class Case:
     def request(self, weights: str | Path | None = None, **fields) -> RunRequest:
         """The case as a RunRequest (other request fields, e.g. variables or arch, may be given)."""
         shape = preset(self.model) if weights is None else shape_from_checkpoint(weights, name=None)
-        sparsity = SparsitySource.at_sparsity(self.weight_sparsity, HYBRID_METHOD, with_weights=weights is not None)
+        sparsity = SparsitySource(prune=HYBRID_METHOD.replace("S", f"{self.weight_sparsity:g}"))
         return RunRequest(
             model=self.model if weights is None else None,
             weights=weights,

@@ -82,17 +82,34 @@ def statistical(shape: TransformerShape, density: float, rules: PackingRules, se
     if not isinstance(density, (int, float)) or not 0.0 <= float(density) <= 1.0:
         raise InputError(f"density {density!r} outside [0, 1]")
     rng = np.random.default_rng(seed)
+    return _per_shape_profile(shape, rules, lambda mshape: uniform_random_mask(mshape, float(density), rng),
+                              f"statistical:uniform:{density:g}")
+
+
+def statistical_pruned(shape: TransformerShape, method: str, rules: PackingRules, seed: int = 0) -> SparsityProfile:
+    """Masks of a pruning method applied to i.i.d. Gaussian stand-in weights (one draw per matrix
+    shape): the method's structure (e.g. the chip's hybrid scheme: K of every G inputs, then whole
+    blocks) with random positions, for models whose weights are not at hand."""
+    parsed = parse_method(method)
+    rng = np.random.default_rng(seed)
+
+    def mask(mshape: tuple[int, int]) -> np.ndarray:
+        stand_in = rng.standard_normal(mshape).astype(np.float32)
+        return next(iter(prune({"w": stand_in}, parsed).values()))
+
+    return _per_shape_profile(shape, rules, mask, f"statistical:{parsed.spec}")
+
+
+def _per_shape_profile(shape: TransformerShape, rules: PackingRules, draw, source: str) -> SparsityProfile:
     per_shape = {}
     matrices = []
     for layer in range(shape.n_layers):
         for role, mshape in matrix_shapes(shape).items():
             if mshape not in per_shape:
-                mask = uniform_random_mask(mshape, float(density), rng)
+                mask = draw(mshape)
                 per_shape[mshape] = (np.count_nonzero(mask) / mask.size, analyze_mask(mask, rules))
             actual, stats = per_shape[mshape]
-            matrices.append(
-                MatrixSparsity(f"layer{layer}.{role}", layer, role, mshape, actual, f"statistical:uniform:{density:g}", stats)
-            )
+            matrices.append(MatrixSparsity(f"layer{layer}.{role}", layer, role, mshape, actual, source, stats))
     return SparsityProfile(shape.name, matrices, rules)
 
 
@@ -151,8 +168,9 @@ def build_profile(
 
 
 def statistical_from_method(shape: TransformerShape, method: str, rules: PackingRules) -> SparsityProfile:
-    """Without weights, an unstructured method falls back to uniform random masks of its density."""
+    """Without weights: unstructured magnitude methods fall back to uniform random masks of their
+    density; structured methods (hybrid, N:M, block) keep their structure on random stand-in weights."""
     parsed = parse_method(method)
-    if parsed.kind not in ("magnitude", "global"):
-        raise InputError(f"pruning method {method} needs real weights (only magnitude/global have a statistical stand-in)")
-    return statistical(shape, 1.0 - parsed.sparsity, rules)
+    if parsed.kind in ("magnitude", "global"):
+        return statistical(shape, 1.0 - parsed.sparsity, rules)
+    return statistical_pruned(shape, method, rules)

@@ -4,9 +4,7 @@ figures) with the modelled value, the error, and whether the figure was used to 
 "input".
 
 Runs (the arch's defaults, i.e. the calibrated energy factors; off-chip access excluded unless a row
-says otherwise, as the table's footnote 3 does), each mapped once at the curve point 0.90 V / 220 MHz
-and moved to other curve points exactly (`calibration.OperatingScaling`: same mapping, dynamic energy
-x (V/V0)^2, leakage over C/f cycles):
+says otherwise, as the table's footnote 3 does), each mapped at the curve point its row names:
 * the GPT-2 / Enwik-8 case (footnote 2) and the same model dense (no weight sparsity, dense attention,
   K projection, both engines' mechanisms unused): efficiency ranges, the journal's combined gain, the
   power curve, the LAR peak's workload;
@@ -54,7 +52,7 @@ class FigureCheck:
     published: object
     unit: str
     modelled: float | None = None
-    kind: str = "independent"  # independent / calibrated / input / condition / cannot produce
+    kind: str = "independent"  # independent / calibrated / input / condition / repeat / cannot produce
     conditions: str = ""
     source: str = ""
     note: str = ""
@@ -68,7 +66,7 @@ class FigureCheck:
     @property
     def status(self) -> str:
         err = self.error_pct
-        if self.kind in ("cannot produce", "condition"):
+        if self.kind in ("cannot produce", "condition", "repeat"):
             return self.kind
         if err is None:
             return self.kind
@@ -114,25 +112,34 @@ def validate(published: str | Path | None = None, progress=None, jobs=None) -> V
     def evaluate(request: RunRequest, **variables) -> ModelResult:
         return run(request.with_changes(variables={**reference, **variables}), progress=progress, jobs=jobs)
 
+    def at(point) -> dict:
+        return {"voltage": point[0], "frequency": point[1]}
+
     gpt2 = case("gpt2-enwik8")
-    sparse = evaluate(gpt2.request(), **EXCLUDE_OFFCHIP)
-    dense = evaluate(RunRequest(model=gpt2.model, seq_len=gpt2.seq_len), **EXCLUDE_OFFCHIP, lar_enabled=False, butterfly_enabled=False)
-    sparse_scaling, dense_scaling = OperatingScaling.of(sparse), OperatingScaling.of(dense)
+    sparse = evaluate(gpt2.request(), **EXCLUDE_OFFCHIP)  # the calibration's reference point
+    sparse_low = OperatingScaling.of(evaluate(gpt2.request(), **EXCLUDE_OFFCHIP, **at(LOW_POINT)))
+    sparse_high = OperatingScaling.of(evaluate(gpt2.request(), **EXCLUDE_OFFCHIP, **at(HIGH_POINT)))
+    dense_request = RunRequest(model=gpt2.model, seq_len=gpt2.seq_len)
+    dense = evaluate(dense_request, **EXCLUDE_OFFCHIP, **at(HIGH_POINT), lar_enabled=False, butterfly_enabled=False)
+    dense_high = OperatingScaling.of(dense)
     macro = sparse.roles.of_class(*IMC_MACRO_CLASSES)
     ops = sparse.dense_equivalent_ops
-    fit = fit_power_curve(sparse_scaling, curve)
+    fit = fit_power_curve(OperatingScaling.of(sparse), curve)
 
     bert = case("bert-glue")
-    bert_onchip = evaluate(bert.request(), **EXCLUDE_OFFCHIP)
-    bert_with_link = evaluate(bert.request(), voltage=LATENCY_POINT[0], frequency=LATENCY_POINT[1])
-    bert_latency_excl = OperatingScaling.of(bert_onchip).latency(LATENCY_POINT[1])
+    bert_onchip = evaluate(bert.request(), **EXCLUDE_OFFCHIP, **at(LATENCY_POINT))
+    bert_with_link = evaluate(bert.request(), **at(LATENCY_POINT))
+    bert_latency_excl = bert_onchip.latency_onchip_s
 
     peak_bfly, peak_lar = peak_performance(arch_path, reference, HIGH_POINT[1])
     area_mm2 = sparse.area_total_m2 * 1e6
     die_mm2 = area_mm2 / (1 - PERIPHERY_FRACTION)
 
-    peak_runs = {s: evaluate(gpt2.request().with_changes(sparsity=SparsitySource(density=1 - s)), **EXCLUDE_OFFCHIP) for s in PEAK_SPARSITIES[1:]}
-    peak_efficiency = {0.75: _efficiency(sparse_scaling, ops, LOW_POINT)}
+    peak_runs = {
+        s: evaluate(gpt2.request().with_changes(sparsity=SparsitySource(prune=f"hybrid:{s:g}:scope=matrix")), **EXCLUDE_OFFCHIP, **at(LOW_POINT))
+        for s in PEAK_SPARSITIES[1:]
+    }
+    peak_efficiency = {0.75: _efficiency(sparse_low, ops, LOW_POINT)}
     peak_efficiency.update({s: _efficiency(OperatingScaling.of(r), r.dense_equivalent_ops, LOW_POINT) for s, r in peak_runs.items()})
 
     low_v, low_f = LOW_POINT
@@ -158,10 +165,10 @@ def validate(published: str | Path | None = None, progress=None, jobs=None) -> V
     add("spec_table.peak_performance_tops.lar_engine", table["peak_performance_tops"]["lar_engine"], "TOPS", peak_lar, "independent",
         "structure at 320 MHz: K half of the KV banks (4 cores x 2 x 64 x 16 values), 4 time slots, bit-serial; counted dense-equivalent on "
         "the GPT-2 case (2 ops per causal pair x head dim, dense causal pairs / kept pairs of span 83)")
-    macro_low = _efficiency(dense_scaling, dense.dense_equivalent_ops, HIGH_POINT, dense.roles.of_class(*IMC_MACRO_CLASSES))
-    macro_high = _efficiency(sparse_scaling, ops, LOW_POINT, macro)
-    system_low = _efficiency(dense_scaling, dense.dense_equivalent_ops, HIGH_POINT)
-    system_high = _efficiency(sparse_scaling, ops, LOW_POINT)
+    macro_low = _efficiency(dense_high, dense.dense_equivalent_ops, HIGH_POINT, dense.roles.of_class(*IMC_MACRO_CLASSES))
+    macro_high = _efficiency(sparse_low, ops, LOW_POINT, macro)
+    system_low = _efficiency(dense_high, dense.dense_equivalent_ops, HIGH_POINT)
+    system_high = _efficiency(sparse_low, ops, LOW_POINT)
     eff = table["energy_efficiency_topsw"]
     add("spec_table.energy_efficiency_topsw.imc_macro (low end)", eff["imc_macro"][0], "TOPS/W", macro_low, "independent", conditions_low + "; IMC macros only", why_ends)
     add("spec_table.energy_efficiency_topsw.imc_macro (high end)", eff["imc_macro"][1], "TOPS/W", macro_high, "independent", conditions_high + "; IMC macros only", why_ends)
@@ -179,11 +186,12 @@ def validate(published: str | Path | None = None, progress=None, jobs=None) -> V
     add("spec_table.latency_ms.bert_110m_glue.including_offchip", latency["including_offchip"], "ms", bert_with_link.latency_s * 1e3, "calibrated",
         f"same point with the off-chip link ({values['offchip_gbps']} Gb/s, fitted to this row; its energy per bit assumed)")
     add("spec_table.voltage_power_vs_frequency", "16 points", "mW", None, "calibrated",
-        f"dynamic_energy_scale {fit.dynamic_scale:.3f}, leakage_scale {fit.leakage_scale:.3f} fitted on the GPT-2 case; rms residual "
+        f"the arch's dynamic_energy_scale {float(values['dynamic_energy_scale']):.4g} and leakage_scale {float(values['leakage_scale']):.4g}, "
+        f"fitted on the GPT-2 case (refitting the calibrated model gives {fit.dynamic_scale:.3f} and {fit.leakage_scale:.3f}); rms residual "
         f"{fit.rms_residual_pct:.1f} %, worst {max(fit.residuals_pct, key=abs):+.1f} % (residual per point in the report)")
     journal = data.get("journal_extension") or {}
     if "combined_engine_gain" in journal:
-        gain = _efficiency(sparse_scaling, ops, HIGH_POINT) / system_low
+        gain = _efficiency(sparse_high, ops, HIGH_POINT) / system_low
         add("journal_extension.combined_engine_gain", journal["combined_engine_gain"]["value"], "x", gain, "independent",
             f"{gpt2.footnote} with both engines vs the same model dense with both engines' mechanisms unused, both at {high_v} V / "
             f"{high_f / 1e6:.0f} MHz, chip excl. off-chip ('up to': the best operating point of a four-chip system in the journal)")
@@ -205,7 +213,8 @@ def validate(published: str | Path | None = None, progress=None, jobs=None) -> V
                 "CarbonSpot's generic capacity term 144*8*1024/8/8: 144 KB of IMC (80 KB 8T + 64 KB 10T) in its units; not MACs per cycle")
             continue
         add(f"figures.{key}", value, entry.get("unit", "") if isinstance(entry, dict) else "", modelled,
-            "independent" if modelled is not None else "cannot produce", "repeats the spec table (CarbonSpot row); same conditions as the row above")
+            "repeat" if modelled is not None else "cannot produce",
+            "CarbonSpot's literature row repeats the spec table: same model value as the table's row (not counted as a check)")
     cannot = {
         "decode_energy": "decode with a KV cache and the four-chip system: the generation issue",
         "decode_throughput": "decode with a KV cache and the four-chip system: the generation issue",
@@ -219,7 +228,8 @@ def validate(published: str | Path | None = None, progress=None, jobs=None) -> V
         for key, value in entry.items():
             if key not in ("notes", "technology_nm", "carbonspot_row"):
                 add(f"peers.{peer}.{key}", value, "", None, "cannot produce", "a figure of another chip (compare it with `sparsecim compare --arch your.yaml`)")
-    efficiency_curve = [(f / 1e6, v, ops / sparse_scaling.energy(v, f) / 1e12) for v, f in zip(curve.volts, curve.hertz)]
+    reference_scaling = OperatingScaling.of(sparse)  # the curve plot: the reference run moved along the curve
+    efficiency_curve = [(f / 1e6, v, ops / reference_scaling.energy(v, f) / 1e12) for v, f in zip(curve.volts, curve.hertz)]
     return ValidationReport(checks, fit, sparse.area_m2, efficiency_curve)
 
 
