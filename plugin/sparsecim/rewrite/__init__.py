@@ -1,7 +1,8 @@
 """The rewrite stage: the dense workload, reshaped by what the chip skips, before the mapper searches.
 
 * `sparse` - weight matmuls from the butterfly packing of the sparsity profile (`Scheme`);
-* `lar` - attention from the per-head span profile (the LAR engine, `LarOptions`).
+* `lar` - attention from the per-head span profile (the LAR engine, `LarOptions`);
+  `decode` - the same for a decode workload (`workload.decode.DecodeWorkload`).
 
 `rewrite` applies both and hands on one typed `Rewritten`.
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sparsecim.attention.profile import SpanProfile
+from sparsecim.rewrite.decode import rewrite_decode_attention
 from sparsecim.rewrite.lar import LarOptions, rewrite_attention
 from sparsecim.rewrite.sparse import MatrixRewrite, Scheme, rewrite_sparse
 from sparsecim.sparsity.profile import SparsityProfile
+from sparsecim.workload.decode import DecodeWorkload
 from sparsecim.workload.einsums import ModelWorkload
 
 
@@ -39,7 +42,8 @@ def rewrite(
     used_lar = None
     if spans is not None:
         used_lar = lar or LarOptions()
-        workload = rewrite_attention(workload, spans, used_lar)
+        attention = rewrite_decode_attention if isinstance(workload, DecodeWorkload) else rewrite_attention
+        workload = attention(workload, spans, used_lar)
     rewrites: list[MatrixRewrite] = []
     used_scheme = None
     if sparsity is not None:

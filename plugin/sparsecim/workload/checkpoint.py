@@ -118,6 +118,7 @@ def shape_from_checkpoint(path: str | Path, n_heads: int | None = None, name: st
         gated_ffn=Role.FFN_GATE in found,
         causal=decoder,
         max_seq_len=None if max_positions is None else _positive_int(max_positions, "position limit", path),
+        rotary=Role.FFN_GATE in found,  # assumed: the Llama-family layout (gated FFN) uses rotary embeddings
     )
 
 

@@ -23,6 +23,7 @@ class Kind(StrEnum):
     K_PROJ = "k_proj"
     V_PROJ = "v_proj"
     Q_NORM = "q_norm"
+    ROTARY = "rotary"  # rotary position embedding of q and k (element-wise; generation workloads)
     QK = "qk"
     QK_SCALE = "qk_scale"
     SOFTMAX = "softmax"

@@ -13,7 +13,8 @@ class TransformerShape:
 
     `n_kv_heads` < `n_heads` is grouped-query attention (K/V projections are smaller; the
     score and P.V Einsums still run over every query head). `gated_ffn` adds the Llama-style
-    gate projection. `causal` marks decoders (masked self-attention).
+    gate projection. `causal` marks decoders (masked self-attention). `rotary` marks rotary
+    position embeddings (RoPE) applied to q and k, element-wise work per token.
     """
 
     name: str
@@ -26,6 +27,7 @@ class TransformerShape:
     gated_ffn: bool = False
     causal: bool = False
     max_seq_len: int | None = None
+    rotary: bool = False
 
     def __post_init__(self) -> None:
         for field in ("n_layers", "d_model", "n_heads", "head_dim", "d_ff"):
@@ -57,8 +59,8 @@ PRESETS: dict[str, TransformerShape] = {
         # ViT-B/16 at 224x224: 196 patches + [CLS] = 197 tokens.
         TransformerShape("vit-b-16", 12, 768, 12, 64, 3072, max_seq_len=197),
         TransformerShape("gpt2", 12, 768, 12, 64, 3072, causal=True, max_seq_len=1024),
-        TransformerShape("llama-2-7b", 32, 4096, 32, 128, 11008, gated_ffn=True, causal=True, max_seq_len=4096),
-        TransformerShape("smollm2-135m", 30, 576, 9, 64, 1536, n_kv_heads=3, gated_ffn=True, causal=True, max_seq_len=8192),
+        TransformerShape("llama-2-7b", 32, 4096, 32, 128, 11008, gated_ffn=True, causal=True, max_seq_len=4096, rotary=True),
+        TransformerShape("smollm2-135m", 30, 576, 9, 64, 1536, n_kv_heads=3, gated_ffn=True, causal=True, max_seq_len=8192, rotary=True),
         TransformerShape("all-minilm-l6-v2", 6, 384, 12, 32, 1536, max_seq_len=512),
     ]
 }
