@@ -21,12 +21,13 @@ from sparsecim.mapping.arch import find_arch, spec_values, spec_variables
 from sparsecim.mapping.result import ModelResult
 from sparsecim.mapping.workers import ProgressFn
 from sparsecim.request import RunRequest
-from sparsecim.rewrite import rewrite
+from sparsecim.rewrite import Rewritten, rewrite
 from sparsecim.rewrite.lar import LarOptions
 from sparsecim.rewrite.sparse import Scheme
 from sparsecim.sparsity.profile import SparsityProfile
 from sparsecim.sparsity.sources import build_profile, rules_for
 from sparsecim.workload.checkpoint import bundled_checkpoint, shape_from_checkpoint
+from sparsecim.workload.decode import Phase
 from sparsecim.workload.einsums import ModelWorkload, build_workload
 from sparsecim.workload.shapes import TransformerShape, preset
 
@@ -99,9 +100,7 @@ def evaluate(
 ) -> ModelResult:
     """Rewrite the prepared workload for one weight-storage scheme / LAR setting and map it."""
     rewritten = rewrite(prepared.workload, prepared.sparsity, prepared.spans, scheme, lar)
-    variables = {**prepared.variables, **(extra_variables or {})}
-    if rewritten.scheme is not None:
-        variables = {**variables, **rewritten.scheme.variables}
+    variables = mapping_variables(prepared, rewritten, extra_variables)
     return map_workload(
         prepared.arch_path,
         rewritten,
@@ -114,9 +113,19 @@ def evaluate(
     )
 
 
+def mapping_variables(prepared: Prepared, rewritten: Rewritten, extra_variables: dict | None = None) -> dict:
+    """The spec variables a rewritten workload maps with: the request's, extra ones, the scheme's switches."""
+    variables = {**prepared.variables, **(extra_variables or {})}
+    if rewritten.scheme is not None:
+        variables = {**variables, **rewritten.scheme.variables}
+    return variables
+
+
 def run(request: RunRequest, use_cache: bool = True, progress: ProgressFn | None = None, jobs: int | None = None) -> ModelResult:
     """The request's result; with `request.baselines` and a sparsity source, the dense-CIM, block-
     skipping and ideal schemes on the same masks are attached as `result.baselines`."""
+    if request.phase is Phase.DECODE:
+        raise InputError("a decode request runs through sparsecim.studies.generation.run_generation (CLI: sparsecim run --phase decode)")
     prepared = prepare(request)
     result = evaluate(prepared, request.scheme, request.lar, use_cache, progress, jobs)
     if request.baselines and prepared.sparsity is not None:

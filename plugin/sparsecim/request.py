@@ -15,10 +15,12 @@ from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_
 
 from sparsecim.attention.profile import SpanProfile
 from sparsecim.errors import InputError
+from sparsecim.mapping.system import SystemOptions
 from sparsecim.rewrite.lar import LarOptions
 from sparsecim.rewrite.sparse import Scheme
 from sparsecim.schema import Strict, lax_enum, spec_variables_checked
 from sparsecim.sparsity.pruning import parse_method
+from sparsecim.workload.decode import Phase
 from sparsecim.workload.shapes import TransformerShape
 
 DEFAULT_ARCH = "isscc23_16_2"
@@ -99,6 +101,18 @@ class RunRequest(Strict):
     spans: Literal["measure"] | SpanProfile | UserPath | None = Field(None, union_mode="left_to_right")
     lar: LarOptions = LarOptions()
     baselines: bool = False  # with sparsity: also the dense, block-skipping and ideal schemes
+    # Generation (studies.generation): seq_len is the prompt, then `generate` decode steps on `system`.
+    phase: lax_enum(Phase) = Phase.PREFILL
+    generate: int = Field(0, ge=0, le=MAX_SEQ_LEN)
+    system: SystemOptions = SystemOptions()
+
+    @model_validator(mode="after")
+    def _generation(self) -> "RunRequest":
+        if self.phase is Phase.DECODE and self.generate < 1:
+            raise ValueError("decode needs at least one generated token (generate >= 1)")
+        if self.phase is Phase.PREFILL and (self.generate or self.system.chips > 1):
+            raise ValueError("generated tokens and multi-chip systems need phase 'decode'")
+        return self
 
     @field_validator("variables", mode="before")
     @classmethod

@@ -102,4 +102,6 @@ def _aggregate(einsums, costs: dict[EinsumSpec, EinsumCost], offchip: frozenset[
             row.energy_j[comp] = row.energy_j.get(comp, 0.0) + e.count * energy
         for comp, energy in cost.leak_energy_j.items():
             row.leak_energy_j[comp] = row.leak_energy_j.get(comp, 0.0) + e.count * energy
+        for comp, latency in cost.component_latency_s.items():
+            row.component_latency_s[comp] = row.component_latency_s.get(comp, 0.0) + e.count * latency
     return list(rows.values()), list(layers.values())

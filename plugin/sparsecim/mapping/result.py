@@ -29,6 +29,7 @@ class EinsumRow:
     layers: tuple[int, ...] = ()  # the layers whose instances this row holds
     actions: dict[str, float] = field(default_factory=dict)  # "component.action" -> count, all instances
     leak_energy_j: dict[str, float] = field(default_factory=dict)  # leakage part of energy_j
+    component_latency_s: dict[str, float] = field(default_factory=dict)  # per component, all instances (the slowest sets latency_s)
 
     @property
     def energy_total_j(self) -> float:
