@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from sparsecim.cli.generate import ChipsOpt, D2dOpt, GenerateOpt, PartitionOpt, PhaseOpt, compare_decode
 from sparsecim.cli.options import (
     ArchOpt,
     DensityOpt,
@@ -174,9 +175,18 @@ def compare(
     plot: Annotated[Path, typer.Option(help="Plots (.png)")] = Path("compare.png"),
     jobs: JobsOpt = None,
     quiet: QuietOpt = False,
+    phase: PhaseOpt = "prefill",
+    generate: GenerateOpt = None,
+    chips: ChipsOpt = None,
+    partition: PartitionOpt = None,
+    d2d: D2dOpt = [],
 ) -> None:
     """One workload on the chip, its ablations, a block-sparse CIM, AccelForge's example architectures
     and your own arch files: one table (raw and 28 nm-scaled), CSV/JSON and PNG plots."""
+    if phase != "prefill":  # generation: the chip and its ablations only (cli/generate.py)
+        return compare_decode(model=model, weights=weights, heads=heads, seq_len=seq_len, batch=batch, set_=set_, prune=prune, density=density,
+                              profile=profile, masks=masks, spans=spans, arch=arch, only=only, generate=generate, chips=chips,
+                              partition=partition, d2d=d2d, out=out, jobs=jobs, quiet=quiet)
     from rich.console import Console  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from sparsecim.cli.generate import ChipsOpt, D2dOpt, GenerateOpt, PartitionOpt, PhaseOpt, run_decode, wants_generation
 from sparsecim.cli.options import (
     ArchOpt,
     DensityOpt,
@@ -32,12 +33,12 @@ from sparsecim.errors import InputError
 
 
 def run(
-    case: Annotated[Optional[str], typer.Option(help="A published workload of the chip: bert-glue or gpt2-enwik8 (sets model, tokens, sparsity and spans)")] = None,
+    case: Annotated[Optional[str], typer.Option(help="A published workload of the chip: bert-glue or gpt2-enwik8 (sets model, tokens, sparsity and spans); llama2-7b-4chip (decode)")] = None,
     model: ModelOpt = None,
     weights: WeightsOpt = None,
     heads: HeadsOpt = None,
     arch: ArchOpt = "isscc23_16_2",
-    seq_len: SeqOpt = 128,
+    seq_len: Annotated[int, typer.Option("--seq-len", "--prompt", help="Tokens per sequence (the prompt with --phase decode)")] = 128,
     batch: Annotated[int, typer.Option(help="Sequences per batch")] = 1,
     set_: SetOpt = [],
     prune: PruneOpt = None,
@@ -50,8 +51,17 @@ def run(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-map even if a cached mapping exists")] = False,
     jobs: JobsOpt = None,
     quiet: QuietOpt = False,
+    phase: PhaseOpt = "prefill",
+    generate: GenerateOpt = None,
+    chips: ChipsOpt = None,
+    partition: PartitionOpt = None,
+    d2d: D2dOpt = [],
 ) -> None:
     """Map a transformer onto an architecture and print energy, latency, utilisation, TOPS, TOPS/W and area."""
+    if wants_generation(phase, case, generate, chips, partition, d2d):  # decode with a KV cache, 1..N chips (cli/generate.py)
+        return run_decode(case=case, model=model, weights=weights, heads=heads, arch=arch, seq_len=seq_len, batch=batch, set_=set_,
+                          prune=prune, density=density, profile=profile, masks=masks, spans=spans, phase=phase, generate=generate,
+                          chips=chips, partition=partition, d2d=d2d, out=out, no_cache=no_cache, jobs=jobs, quiet=quiet)
     from sparsecim.files import check_output_file  # noqa: PLC0415 - cli/: heavy imports at use (start-up time)
     from sparsecim.mapping.workers import own_process  # noqa: PLC0415
     from sparsecim.pipeline import run as run_pipeline  # noqa: PLC0415

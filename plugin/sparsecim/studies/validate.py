@@ -215,15 +215,9 @@ def validate(published: str | Path | None = None, progress=None, jobs=None) -> V
         add(f"figures.{key}", value, entry.get("unit", "") if isinstance(entry, dict) else "", modelled,
             "repeat" if modelled is not None else "cannot produce",
             "CarbonSpot's literature row repeats the spec table: same model value as the table's row (not counted as a check)")
-    cannot = {
-        "decode_energy": "decode with a KV cache and the four-chip system: the generation issue",
-        "decode_throughput": "decode with a KV cache and the four-chip system: the generation issue",
-        "vs_a100": "needs the decode model and an A100 reference: the generation issue",
-    }
-    for key, why in cannot.items():
-        if key in journal:
-            entry = journal[key]
-            add(f"journal_extension.{key}", entry.get("value", entry) if isinstance(entry, dict) else entry, "", None, "cannot produce", why)
+    from sparsecim.studies.journal import journal_checks  # local: studies.journal imports FigureCheck from here
+
+    checks += journal_checks(journal, progress=progress, jobs=jobs)  # decode and vs-A100 rows: the four-chip case (docs/decode.md)
     for peer, entry in (data.get("peers") or {}).items():
         for key, value in entry.items():
             if key not in ("notes", "technology_nm", "carbonspot_row"):
