@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from sparsecim.attention.forward import require_safetensors
 from sparsecim.attention.measure import measure_spans
 from sparsecim.attention.profile import SpanProfile
 from sparsecim.errors import InputError
@@ -59,11 +60,14 @@ def resolve_model(model: str | TransformerShape | None, weights: str | Path | No
 
 
 def measure_default_spans(shape: TransformerShape, weights: str | Path | None, seq_len: int, mass: float = 0.9) -> SpanProfile:
-    """Spans measured on the model's own attention maps over the text shipped with sparsecim."""
+    """Spans measured on the model's own attention maps over the text shipped with sparsecim, with the
+    shape's head count (the checkpoint's config.json or the request's `heads`)."""
+    if weights is not None:
+        require_safetensors(weights)  # before the causal check: every GGUF file reads as a decoder
     if shape.causal:
         raise InputError("measured spans support BERT-style encoders; give a span profile YAML for decoders")
     model_file = weights if weights is not None else bundled_checkpoint(shape.name)
-    return measure_spans(str(model_file), None, seq_len=seq_len, mass=mass)
+    return measure_spans(str(model_file), None, seq_len=seq_len, mass=mass, n_heads=shape.n_heads)
 
 
 def prepare(request: RunRequest) -> Prepared:

@@ -4,24 +4,34 @@ Follows the HuggingFace ``BertModel`` computation (post-LayerNorm BERT, Devlin e
 embeddings (word + position + token type 0) -> LayerNorm; per layer: Q/K/V projections, per-head
 softmax(Q K^T / sqrt(d_head) + mask) V, output dense + residual + LayerNorm, GELU FFN + residual +
 LayerNorm. Dropout is off (inference). Weights come from a safetensors file; the head count from the
-``config.json`` beside it (it cannot be read off the weight shapes). Batched over sequences in numpy,
-float32 throughout; loops run only over layers.
+``config.json`` beside it (it cannot be read off the weight shapes) or the caller. The tokenizer is the
+checkpoint's ``tokenizer.json`` or, for folders that ship only a WordPiece ``vocab.txt``, a BERT
+WordPiece tokenizer built from it (`load_tokenizer`). Batched over sequences in numpy, float32
+throughout; loops run only over layers.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from safetensors.numpy import load_file
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+from tokenizers.models import WordPiece
 
 from sparsecim.errors import InputError, one_line
+from sparsecim.files import read_text
 from sparsecim.workload.checkpoint import model_card_title, read_config
 
 _LAYER_PREFIX = "encoder.layer."
+_LAYER_INDEX = re.compile(r"(?:^|\.)encoder\.layer\.(\d+)\.")
+# What span measurement reads; said whenever a checkpoint cannot be measured.
+MEASURE_NEEDS = "measuring spans needs a BERT encoder as .safetensors with its tokenizer (tokenizer.json or vocab.txt) beside it"
 # Large negative additive mask for padded keys: exp() underflows to exactly 0 in float32
 # (same role as HuggingFace's finfo(dtype).min mask).
 _MASK_NEG = np.float32(-1e9)
@@ -100,34 +110,50 @@ def load_bert(model_file: str, n_heads: int | None = None, name: str | None = No
     """Load a BERT encoder from a safetensors file; n_heads defaults to config.json's num_attention_heads.
 
     name defaults to the model card's title (first "# " line of README.md beside the file, the
-    HuggingFace convention), else config.json's _name_or_path, else the folder name.
+    HuggingFace convention), else config.json's _name_or_path, else the folder name. Every weight must
+    be finite and every tensor of the shape the encoder needs (InputError naming the tensor otherwise).
     """
+    require_safetensors(model_file)
     if not os.path.isfile(model_file):
         raise InputError(f"model file not found: {model_file}")
     config = read_config(Path(model_file).parent)
     if n_heads is None:
         n_heads = config.get("num_attention_heads")
         if n_heads is None:
-            raise InputError(f"no config.json with num_attention_heads beside {model_file}; pass n_heads")
+            raise InputError(
+                f"no config.json with num_attention_heads beside {model_file}; give the head count (--heads N, in Python n_heads=N)"
+            )
+        n_heads = _positive_int(n_heads, "config.json num_attention_heads")
+    else:
+        n_heads = _positive_int(n_heads, "head count")
+    eps = config.get("layer_norm_eps", 1e-12)
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps <= 0:
+        raise InputError(f"malformed config.json beside {model_file}: layer_norm_eps must be a positive number, got {eps!r}")
     try:
         tensors = load_file(model_file)
     except Exception as exc:  # safetensors raises its own error types
-        raise InputError(f"cannot read safetensors file {model_file}: {exc}") from exc
+        raise InputError(f"cannot read safetensors file {model_file}: {one_line(exc, 160)}") from None
 
     def get(key: str) -> np.ndarray:
         for candidate in (key, "bert." + key):  # plain BertModel or a BertFor* checkpoint
             if candidate in tensors:
-                return np.asarray(tensors[candidate], dtype=np.float32)
+                try:
+                    array = np.asarray(tensors[candidate], dtype=np.float32)
+                except (TypeError, ValueError):
+                    raise InputError(f"{model_file}: tensor {candidate} is not numeric ({tensors[candidate].dtype})") from None
+                if not np.isfinite(array).all():
+                    raise InputError(f"{model_file}: tensor {candidate} holds NaN or infinite weights")
+                return array
         raise InputError(f"{model_file} is not a BERT encoder: missing tensor {key}")
 
-    n_layers = 1 + max(
-        (int(k.split(".")[k.split(".").index("layer") + 1]) for k in tensors if _LAYER_PREFIX in k),
-        default=-1,
-    )
-    if n_layers == 0:
+    indices = {int(m.group(1)) for k in tensors if (m := _LAYER_INDEX.search(k))}
+    if not indices:
         raise InputError(f"{model_file} is not a BERT encoder: no encoder.layer.* tensors")
+    missing = min(set(range(len(indices))) - indices, default=None)
+    if missing is not None:  # layer numbers must run 0..n-1 (also bounds a file claiming layer 10**7)
+        raise InputError(f"{model_file} is not a BERT encoder: layer {missing} missing (layers found up to {max(indices)})")
     layers = []
-    for i in range(n_layers):
+    for i in range(len(indices)):
         p = f"{_LAYER_PREFIX}{i}."
         layers.append(
             BertLayer(
@@ -143,12 +169,9 @@ def load_bert(model_file: str, n_heads: int | None = None, name: str | None = No
                 ffn_ln_g=get(p + "output.LayerNorm.weight"), ffn_ln_b=get(p + "output.LayerNorm.bias"),
             )
         )
-    hidden = layers[0].q_w.shape[0]
-    if hidden % n_heads:
-        raise InputError(f"hidden size {hidden} is not divisible by n_heads={n_heads}")
     model_dir = os.path.dirname(os.path.abspath(model_file))
     name = name or model_card_title(model_dir) or config.get("_name_or_path") or os.path.basename(model_dir)
-    return BertEncoder(
+    encoder = BertEncoder(
         name=str(name),
         word_emb=get("embeddings.word_embeddings.weight"),
         pos_emb=get("embeddings.position_embeddings.weight"),
@@ -156,22 +179,145 @@ def load_bert(model_file: str, n_heads: int | None = None, name: str | None = No
         emb_ln_g=get("embeddings.LayerNorm.weight"),
         emb_ln_b=get("embeddings.LayerNorm.bias"),
         layers=tuple(layers),
-        n_heads=int(n_heads),
-        layer_norm_eps=float(config.get("layer_norm_eps", 1e-12)),
+        n_heads=n_heads,
+        layer_norm_eps=float(eps),
     )
+    _check_shapes(encoder, model_file)
+    return encoder
 
 
-def load_tokenizer(model_dir: str):
-    """The HuggingFace `tokenizers` tokenizer from ``model_dir/tokenizer.json`` (truncation/padding off)."""
-    path = os.path.join(model_dir, "tokenizer.json")
-    if not os.path.isfile(path):
-        raise InputError(f"tokenizer.json not found in {model_dir}")
-    try:
-        tokenizer = Tokenizer.from_file(path)
-    except Exception as exc:  # the tokenizers library raises its own exception type for a bad file
-        raise InputError(f"malformed {path}: {one_line(exc, 160)}") from None
+def require_safetensors(model_file: str | Path) -> None:
+    """InputError unless `model_file` is a .safetensors file name (what span measurement reads)."""
+    if Path(model_file).suffix.lower() != ".safetensors":
+        raise InputError(
+            f"{MEASURE_NEEDS}, got {Path(model_file).name}; measure its safetensors version with `sparsecim spans` "
+            "and pass the profile (--spans spans.yaml)"
+        )
+
+
+def _positive_int(value, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value) or value < 1:
+        raise InputError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _check_shapes(model: BertEncoder, model_file: str) -> None:
+    """Every tensor of the shape a BERT encoder of this hidden width needs (else numpy fails mid-forward)."""
+    if model.word_emb.ndim != 2:
+        raise InputError(f"{model_file}: embeddings.word_embeddings.weight must be 2-D, got shape {model.word_emb.shape}")
+    h = model.hidden
+    f = model.layers[0].ffn_in_w.shape[-1] if model.layers[0].ffn_in_w.ndim == 2 else -1
+    expected = {"embeddings.position_embeddings.weight": (model.pos_emb, (None, h)),
+                "embeddings.token_type_embeddings.weight": (model.type_emb, (None, h)),
+                "embeddings.LayerNorm.weight": (model.emb_ln_g, (h,)), "embeddings.LayerNorm.bias": (model.emb_ln_b, (h,))}
+    for i, layer in enumerate(model.layers):
+        for field, want in (("q_w", (h, h)), ("k_w", (h, h)), ("v_w", (h, h)), ("attn_out_w", (h, h)), ("ffn_in_w", (h, f)),
+                            ("ffn_out_w", (f, h)), ("ffn_in_b", (f,)), ("q_b", (h,)), ("k_b", (h,)), ("v_b", (h,)),
+                            ("attn_out_b", (h,)), ("attn_ln_g", (h,)), ("attn_ln_b", (h,)), ("ffn_out_b", (h,)),
+                            ("ffn_ln_g", (h,)), ("ffn_ln_b", (h,))):
+            expected[f"layer {i} {field}"] = (getattr(layer, field), want)
+    for what, (array, want) in expected.items():
+        if array.ndim != len(want) or any(w is not None and s != w for s, w in zip(array.shape, want)) or 0 in array.shape:
+            shown = tuple("any" if w is None else w for w in want)
+            raise InputError(f"{model_file} is not a BERT encoder of hidden size {h}: {what} has shape {array.shape}, expected {shown}")
+    if h % model.n_heads:
+        raise InputError(f"hidden size {h} is not divisible by {model.n_heads} heads")
+
+
+def load_tokenizer(source: str | Path) -> Tokenizer:
+    """The checkpoint's tokenizer, truncation and padding off. `source` is a ``tokenizer.json``
+    (HuggingFace `tokenizers`), a WordPiece ``vocab.txt`` (one token per line, id = line number: the
+    BERT tokenizer is built from it, `wordpiece_tokenizer`), or a folder holding either (tokenizer.json
+    preferred)."""
+    path = Path(source)
+    if path.is_dir():
+        found = [path / n for n in ("tokenizer.json", "vocab.txt") if (path / n).is_file()]
+        if not found:
+            raise InputError(f"no tokenizer.json or vocab.txt in {path}; {MEASURE_NEEDS} (or give --tokenizer PATH)")
+        path = found[0]
+    elif not path.is_file():
+        raise InputError(f"tokenizer not found: {path}")
+    if path.suffix.lower() == ".txt":
+        tokenizer = wordpiece_tokenizer(path)
+    else:
+        read_text(path, "tokenizer file")  # not UTF-8 / unreadable: the one-line read error
+        try:
+            tokenizer = Tokenizer.from_file(str(path))
+        except Exception as exc:  # the tokenizers library raises its own exception type for a bad file
+            raise InputError(f"malformed {path}: {one_line(exc, 160)}") from None
     tokenizer.no_truncation()
     tokenizer.no_padding()
+    return tokenizer
+
+
+def _tokenizer_settings(folder: Path) -> dict:
+    """tokenizer_config.json beside a vocab.txt (HuggingFace), or {}; a JSON object or an InputError."""
+    path = folder / "tokenizer_config.json"
+    if not path.is_file():
+        return {}
+    try:
+        settings = json.loads(read_text(path, "tokenizer config"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"malformed {path}: {one_line(exc)}") from None
+    if not isinstance(settings, dict):
+        raise InputError(f"malformed {path}: expected a JSON object")
+    return settings
+
+
+def _token_setting(settings: dict, key: str, default: str, where: Path) -> str:
+    value = settings.get(key) or default
+    if isinstance(value, dict):  # newer files: {"content": "[CLS]", "lstrip": false, ...}
+        value = value.get("content")
+    if not isinstance(value, str) or not value:
+        raise InputError(f"malformed {where / 'tokenizer_config.json'}: {key} must be a token string, got {value!r}")
+    return value
+
+
+def wordpiece_tokenizer(vocab_file: str | Path) -> Tokenizer:
+    """HuggingFace's BertTokenizer rebuilt with `tokenizers` from a WordPiece vocab.txt.
+
+    Like `transformers.BertTokenizer`: token i is line i; BertNormalizer (clean text, Chinese characters
+    split, lowercase and accent stripping per ``do_lower_case`` / ``strip_accents``), BertPreTokenizer,
+    WordPiece with "##" continuations and words over 100 characters as [UNK], then [CLS] text [SEP].
+    Settings come from ``tokenizer_config.json`` beside the file, else ``config.json``, else BERT's
+    defaults (lowercase, as the uncased BERT checkpoints are); special-token names from the same file.
+    """
+    vocab_file = Path(vocab_file)
+    folder = vocab_file.parent
+    settings = _tokenizer_settings(folder)
+    config = read_config(folder)
+    text = read_text(vocab_file, "vocabulary file")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline
+    vocab: dict[str, int] = {}
+    for index, token in enumerate(lines):
+        vocab[token.rstrip("\r")] = index  # a repeated token keeps its last line, as BertTokenizer does
+    if not vocab:
+        raise InputError(f"vocabulary file {vocab_file} is empty")
+    lowercase = settings.get("do_lower_case", config.get("do_lower_case", True))
+    strip_accents = settings.get("strip_accents", None)
+    chinese = settings.get("tokenize_chinese_chars", True)
+    for key, value, allowed in (("do_lower_case", lowercase, (bool,)), ("strip_accents", strip_accents, (bool, type(None))),
+                                ("tokenize_chinese_chars", chinese, (bool,))):
+        if not isinstance(value, allowed):
+            raise InputError(f"malformed tokenizer settings in {folder}: {key} must be true or false, got {value!r}")
+    special = {key: _token_setting(settings, key, default, folder)
+               for key, default in (("unk_token", "[UNK]"), ("cls_token", "[CLS]"), ("sep_token", "[SEP]"))}
+    absent = [token for token in special.values() if token not in vocab]
+    if absent:
+        raise InputError(f"vocabulary file {vocab_file} is not a BERT WordPiece vocabulary: no {', '.join(absent)} token")
+    tokenizer = Tokenizer(WordPiece(vocab, unk_token=special["unk_token"], continuing_subword_prefix="##", max_input_chars_per_word=100))
+    tokenizer.normalizer = normalizers.BertNormalizer(
+        clean_text=True, handle_chinese_chars=chinese, strip_accents=strip_accents, lowercase=lowercase
+    )
+    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    cls, sep = special["cls_token"], special["sep_token"]
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1", special_tokens=[(cls, vocab[cls]), (sep, vocab[sep])]
+    )
+    named = [settings.get(k) for k in ("pad_token", "mask_token")]
+    tokenizer.add_special_tokens([t for t in [*special.values(), *named] if isinstance(t, str) and t in vocab])
     return tokenizer
 
 
@@ -204,6 +350,8 @@ def chunk_text(tokenizer, text: str, seq_len: int, keep_partial: bool = False) -
     if not body:
         raise InputError("text has no tokens")
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+    if cls_id is None or sep_id is None:
+        raise InputError("the tokenizer has no [CLS] / [SEP] tokens: not a BERT tokenizer")
     step = seq_len - 2
     pieces = [body[s : s + step] for s in range(0, len(body), step)]
     if len(pieces) > 1 and len(pieces[-1]) < step and not keep_partial:
@@ -252,7 +400,7 @@ def forward(model: BertEncoder, batch: TokenBatch) -> EncoderOutput:
     if seq_len > model.max_positions:
         raise InputError(f"seq_len {seq_len} exceeds the model's {model.max_positions} positions")
     if ids.min() < 0 or ids.max() >= model.word_emb.shape[0]:
-        raise InputError("token id outside the model's vocabulary")
+        raise InputError(f"token id outside the model's vocabulary of {model.word_emb.shape[0]}: is the tokenizer the model's own?")
     n_heads, d_head = model.n_heads, model.hidden // model.n_heads
     eps = model.layer_norm_eps
 

@@ -19,6 +19,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -104,14 +105,19 @@ def measure_spans(
     batch_size: int = 8,
     text_source: str | None = None,
     model_name: str | None = None,
+    n_heads: int | None = None,
+    tokenizer: str | Path | None = None,
 ) -> SpanProfile:
-    """Measure per-head spans of a BERT encoder (safetensors file, tokenizer.json beside it).
+    """Measure per-head spans of a BERT encoder: a safetensors file with its tokenizer (tokenizer.json,
+    or a WordPiece vocab.txt) beside it, or given as `tokenizer` (a file or a folder).
 
     texts: one long text or several; each is cut into [CLS] + (seq_len-2) word pieces + [SEP] chunks
     (forward.chunk_text). None uses the shipped default text. Heads needing w >= global_fraction*seq_len
     are marked global. text_source labels the texts in the profile (default: count + sha256 prefix);
-    model_name overrides the name read by forward.load_bert.
+    model_name overrides the name read by forward.load_bert; n_heads the head count of config.json.
     """
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 3:
+        raise InputError(f"seq_len must be an integer >= 3 ([CLS], a token, [SEP]), got {seq_len!r}")
     if not 0.0 < mass <= 1.0:
         raise InputError(f"mass {mass} outside (0, 1]")
     if not isinstance(n_sink, int) or not 0 <= n_sink < seq_len:
@@ -125,8 +131,10 @@ def measure_spans(
         texts = [texts]
     if not texts:
         raise InputError("no texts given to measure spans on")
-    model = load_bert(model_file, name=model_name)
-    tokenizer = load_tokenizer(os.path.dirname(model_file))
+    model = load_bert(model_file, n_heads=n_heads, name=model_name)
+    if seq_len > model.max_positions:  # before tokenising: chunks are allocated at seq_len
+        raise InputError(f"seq_len {seq_len} exceeds the model's {model.max_positions} positions")
+    tokenizer = load_tokenizer(tokenizer if tokenizer is not None else os.path.dirname(os.path.abspath(model_file)))
     chunks = [chunk_text(tokenizer, t, seq_len) for t in texts]
     ids = np.concatenate([c.input_ids for c in chunks])
     mask = np.concatenate([c.attention_mask for c in chunks])

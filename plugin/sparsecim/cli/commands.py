@@ -151,8 +151,12 @@ def spans(
     mass: Annotated[float, typer.Option(help="Attention mass each head's window must hold, in (0, 1]")] = 0.9,
     sinks: Annotated[int, typer.Option(help="Always-attended first tokens ([CLS]) counted as captured")] = 1,
     like: Annotated[Optional[str], typer.Option(help="Stretch the measured layers onto this preset's layer count (same head count), e.g. bert-base")] = None,
+    heads: HeadsOpt = None,
+    tokenizer: Annotated[Optional[Path], typer.Option(help="tokenizer.json, WordPiece vocab.txt or a folder with one (default: beside the weights)")] = None,
 ) -> None:
-    """Measure per-head local attention spans from real attention maps and save the span profile."""
+    """Measure per-head local attention spans from real attention maps and save the span profile.
+
+    The weights are a BERT encoder as .safetensors with its tokenizer (tokenizer.json or vocab.txt)."""
     from sparsecim.attention.measure import measure_spans  # noqa: PLC0415
     from sparsecim.attention.profile import stretch_layers  # noqa: PLC0415
     from sparsecim.files import check_output_file, read_text  # noqa: PLC0415
@@ -162,9 +166,14 @@ def spans(
     check_output_file(out, (".yaml", ".yml"), "--out")
     if not 0.0 < mass <= 1.0:
         raise InputError(f"--mass {mass} outside (0, 1]")
+    if heads is not None and heads < 1:
+        raise InputError(f"--heads must be a positive integer, got {heads}")
+    if seq_len < 3:
+        raise InputError(f"--seq-len must be at least 3 ([CLS], a token, [SEP]), got {seq_len}")
     model_file = weights or bundled_checkpoint(model)
     texts = read_text(text, "text file") if text is not None else None
-    result = measure_spans(str(model_file), texts, seq_len=seq_len, mass=mass, n_sink=sinks, text_source=str(text) if text else None)
+    result = measure_spans(str(model_file), texts, seq_len=seq_len, mass=mass, n_sink=sinks, text_source=str(text) if text else None,
+                           n_heads=heads, tokenizer=tokenizer)
     if like is not None:
         target = preset(like)
         result = stretch_layers(result, target.n_layers, target.n_heads, target.name)
