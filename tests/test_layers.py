@@ -17,9 +17,9 @@ RANKS = {
     "request": 6,
     "cases": 7,
     "pipeline": 7,
-    "api": 8, "studies": 8,
+    "studies": 8,
     "report": 9,
-    "cli": 10,
+    "api": 10, "cli": 10,  # the two entry points: Python and the command line
 }
 
 

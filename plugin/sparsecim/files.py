@@ -73,12 +73,12 @@ def check_output_file(path: str | Path, suffixes: tuple[str, ...], option: str =
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise InputError(f"{option} must end in {' or '.join(suffixes)}, got {path.name!r}")
-    if path.is_dir():
-        raise InputError(f"{option} {path} is an existing folder; give a file name")
     check_output_folder(path.parent, option, create=False)
     limit = _name_max(path.parent)
-    if len(path.name.encode()) > limit:
+    if len(path.name.encode()) > limit:  # before any stat of the path: that raises ENAMETOOLONG
         raise InputError(f"{option} file name is longer than {limit} bytes: {path.name[:40]}...")
+    if path.is_dir():
+        raise InputError(f"{option} {path} is an existing folder; give a file name")
     return path
 
 
