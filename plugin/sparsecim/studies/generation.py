@@ -285,6 +285,7 @@ def evaluate_phases(
     variables = mapping_variables(prepared, decode, extra_variables)
     if use_cache:
         specs = list(dict.fromkeys(spec for share in shares.values() for spec in share.rewritten.workload.unique_specs()))
+        specs.sort(key=lambda spec: (spec.form != "matmul", -spec.operations))  # the longest searches first: a shorter tail
         map_all(prepared.arch_path, specs, variables, use_cache, progress, jobs)
     mapped = {phase: map_workload(prepared.arch_path, share.rewritten, variables, use_cache=use_cache, progress=None if use_cache else progress,
                                   arch_name=prepared.arch_name, jobs=jobs)
