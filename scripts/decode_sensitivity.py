@@ -38,6 +38,7 @@ def variants(case):
     yield "weight sparsity", "75 % (hybrid)", "none (dense weights)", {"sparsity": SparsitySource()}
     yield "attention spans", "span 83, shared-QK", "none (dense attention)", {"spans": None}
     yield "sequence", "128 + 128", "1024 + 1024", {"seq_len": 1024, "generate": 1024}
+    yield "sequence, no spans", "128 + 128, span 83", "1024 + 1024, dense attention", {"seq_len": 1024, "generate": 1024, "spans": None}
     yield "partition", "tensor-parallel", "pipeline", {"system": system_with(system, partition="pipeline")}
     yield "D2D link", "320 Gb/s, 0.54 pJ/b, 100 ns", "32 Gb/s, 1.17 pJ/b, 1 us", {"system": system_with(system, {"gbps": 32.0, "pj_per_bit": 1.17, "sync_ns": 1000.0})}
     yield "all-reduce width", "16 b", "32 b", {"system": system_with(system, reduce_bits=32)}
@@ -55,6 +56,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--only", default=None, help="Only the rows whose assumption starts with this text")
     args = parser.parse_args()
     own_process()
     case = generation_case("llama2-7b-4chip")
@@ -67,6 +69,8 @@ def main() -> int:
     ]
     print("\n".join(lines), flush=True)
     for name, was, now, changes in variants(case):
+        if args.only and not name.startswith(args.only):
+            continue
         result = decode_of(case.request().with_changes(**changes), args.jobs)
         line = (f"| {name} | {was} | {now} | {result.tokens_per_s:.4g} | {result.tokens_per_s / base.tokens_per_s:.2f} | "
                 f"{result.j_per_token:.3g} | {result.j_per_token / base.j_per_token:.2f} | {result.bound} |")

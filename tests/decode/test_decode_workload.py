@@ -8,6 +8,7 @@ from sparsecim.errors import InputError
 from sparsecim.rewrite import rewrite
 from sparsecim.rewrite.decode import layer_windows
 from sparsecim.rewrite.partition import Partition, partition
+from sparsecim.studies.generation import _within
 from sparsecim.workload.decode import KeyWindow, build_decode, key_bucket
 from sparsecim.workload.einsums import Kind
 from sparsecim.workload.shapes import TransformerShape, preset
@@ -101,3 +102,9 @@ def test_generation_input_errors():
         build_decode(preset("bert-base"), 16, 4)
     with pytest.raises(InputError, match="context"):
         build_decode(preset("gpt2"), 1000, 100)
+
+
+def test_prefill_of_a_short_prompt_keeps_every_key_of_a_longer_window():
+    spans = SpanProfile("x", [[HeadSpan(41), HeadSpan(4), HeadSpan(100, 0, True)]], seq_len=128, causal=True)
+    assert _within(spans, 128) is spans
+    assert _within(spans, 16).layers == [[HeadSpan(15), HeadSpan(4), HeadSpan(15, 0, True)]]

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+from sparsecim.attention.profile import HeadSpan, SpanProfile
 from sparsecim.cases import Case
 from sparsecim.errors import InputError, SparsecimError, one_line
 from sparsecim.mapping.aggregate import map_workload
@@ -258,6 +259,16 @@ def phase_result(
     return PhaseResult(phase, tokens, latency, energy, time_s, result, chips, weight_bits, kv_total_bits, d2d_bits)
 
 
+def _within(spans: SpanProfile | None, prompt: int) -> SpanProfile | None:
+    """The span profile for a prefill of `prompt` tokens: windows that reach past the prompt keep every
+    earlier key there (window prompt - 1), as they do at those positions in decode."""
+    if spans is None or all(h.window is None or h.window < prompt for layer in spans.layers for h in layer):
+        return spans
+    layers = [[h if h.window is None or h.window < prompt else HeadSpan(prompt - 1, min(h.n_sink, prompt), h.is_global) for h in layer]
+              for layer in spans.layers]
+    return spans.with_layers(layers, seq_len=prompt)
+
+
 def evaluate_phases(
     prepared: Prepared,
     generate: int,
@@ -280,7 +291,8 @@ def evaluate_phases(
     decode = rewrite(build_decode(shape, prompt, generate, batch), prepared.sparsity, prepared.spans, scheme, lar)
     rewritten = {Phase.DECODE: decode}
     if Phase.PREFILL in phases:
-        rewritten[Phase.PREFILL] = rewrite(with_rotary(prepared.workload), prepared.sparsity, prepared.spans, scheme, lar)
+        spans = _within(prepared.spans, prompt)
+        rewritten[Phase.PREFILL] = rewrite(with_rotary(prepared.workload), prepared.sparsity, spans, scheme, lar)
     shares = {phase: partition(rewritten[phase], system.chips, system.partition) for phase in phases}
     variables = mapping_variables(prepared, decode, extra_variables)
     if use_cache:
