@@ -14,7 +14,7 @@ import warnings
 
 import typer
 
-from sparsecim.cli import analysis, commands, sweep
+from sparsecim.cli import analysis, commands, export, sweep
 from sparsecim.errors import EXIT_BUG, REPORT_URL, SparsecimError, format_warning, one_line
 
 app = typer.Typer(
@@ -27,6 +27,7 @@ app = typer.Typer(
 commands.register(app)
 analysis.register(app)
 app.command("sweep")(sweep.sweep_command)
+export.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
