@@ -62,12 +62,12 @@ def journal_table(result: GenerationResult, journal: dict) -> Table:
     rows = [
         ("decode throughput", journal.get("decode_throughput", {}).get("value"), result.tokens_per_s, "tokens/s"),
         ("decode energy", journal.get("decode_energy", {}).get("value"), result.j_per_token, "J/token"),
-        ("speed-up vs A100", (journal.get("vs_a100") or {}).get("speedup"), result.speedup_vs_reference, "x (model: vs the roofline bound)"),
+        ("speed-up vs A100", (journal.get("vs_a100") or {}).get("speedup"), result.speedup_vs_reference, "x; model: vs the roofline bound"),
         ("energy efficiency vs A100", (journal.get("vs_a100") or {}).get("energy_efficiency"), result.energy_gain_vs_reference,
-         "x (model: vs the roofline bound)"),
+         "x; model: vs the roofline bound"),
     ]
-    for name, published, modelled, unit in rows:
-        table.add_row(f"{name} [{unit}]", "-" if published is None else f"{published:g}", f"{modelled:.4g}")
+    for name, published, modelled, unit in rows:  # units in parentheses: rich reads [..] as markup
+        table.add_row(f"{name} ({unit})", "-" if published is None else f"{published:g}", f"{modelled:.4g}")
     return table
 
 
