@@ -56,7 +56,7 @@ import importlib.util
 import io
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +125,10 @@ class ExportedProblem:
     mapped_operations: int  # per instance: the product of the rank sizes
     exact_operations: int  # all instances
     engine: str  # the compute level
+    compute_instances: int  # its spatial instances (1: a unit whose lanes are a throughput, no fanout)
     seconds_per_cycle: float
     levels: list[str]
+    einsum: dict = field(default_factory=dict)  # the EinsumSpec's fields (sparsecim maps the same Einsum)
     tensor_bits: dict[str, int] = field(default_factory=dict)  # bits per value sparsecim moves
     word_levels: list[str] = field(default_factory=list)  # levels charging every tensor per 8-bit word
     density: float | None = None  # sparse export: non-zeros / weights of every matrix it stands for
@@ -799,8 +801,10 @@ def export_timeloop(
                 mapped_operations=einsum.operations,
                 exact_operations=exact,
                 engine=engine.compute.name,
+                compute_instances=math.prod(f.axes(engine.ranks)[0] * f.axes(engine.ranks)[1] for f in engine.items if isinstance(f, _Fanout)),
                 seconds_per_cycle=engine.cycle_seconds,
                 levels=[level.name for level in engine.levels],
+                einsum={**asdict(einsum), "ranks": [list(r) for r in einsum.ranks]},
                 tensor_bits=dict(engine.tensor_bits) if not densities else {t: WORD_BITS for t in engine.tensors},
                 word_levels=[lvl.name for lvl in engine.levels if lvl.role == "memory" and engine.only_tensor(lvl) is None],
                 density=None if not densities else densities[stationary],
@@ -933,15 +937,15 @@ for dir in "${selected[@]}"; do
   if [ -f "$here/$dir/sparse_opt.yaml" ]; then inputs+=("$here/$dir/sparse_opt.yaml"); fi
   start=$(date +%s.%N)
   (cd "$out" && timeloop-mapper "${inputs[@]}" > mapper.log 2>&1) || true
-  seconds=$(echo "$(date +%s.%N) - $start" | bc)
+  seconds=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
   # timeloop-mapper exits 0 even when Accelergy failed: the stats file is the proof of a run.
   if [ -s "$out/timeloop-mapper.stats.txt" ]; then
-    printf '%-34s %6.1f s  %s\n' "$dir" "$seconds" "$(grep 'Utilization =' "$out/mapper.log" | tail -1 | sed 's/^ *//')"
+    printf '%-34s %6s s  %s\n' "$dir" "$seconds" "$(grep 'Utilization =' "$out/mapper.log" | tail -1 | sed 's/^ *//')"
   else
     printf '%-34s FAILED (see %s)\n' "$dir" "$out/mapper.log" >&2; failed=1
   fi
 done
-printf 'timeloop-mapper on %d problems: %.1f s\n' "${#selected[@]}" "$(echo "$(date +%s.%N) - $start_all" | bc)"
+printf 'timeloop-mapper on %d problems: %s s\n' "${#selected[@]}" "$(awk -v a="$start_all" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')"
 if [ $# -eq 0 ] && [ $failed -eq 0 ]; then "$python" "$here/collect.py" "$here/runs"; fi
 exit $failed
 '''
