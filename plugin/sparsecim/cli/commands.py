@@ -45,12 +45,15 @@ def run(
     density: DensityOpt = None,
     profile: ProfileOpt = None,
     masks: MasksOpt = None,
-    baselines: Annotated[bool, typer.Option(help="With weight sparsity: also run dense CIM, block skipping and ideal on the same masks")] = True,
+    baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="With weight sparsity: also run dense CIM, block skipping and ideal on the same masks (default: yes, except for --case)")] = None,
     spans: Annotated[Optional[str], typer.Option(help="Per-head attention span profile YAML (from `sparsecim spans`), or 'measure' to measure them on the model's weights")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write results to .json, .csv or .parquet")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Re-map even if a cached mapping exists")] = False,
     jobs: JobsOpt = None,
     quiet: QuietOpt = False,
+    detail: Annotated[bool, typer.Option("--detail", help="All detailed tables: per Einsum row, per layer, per component, full sparsity and schemes")] = False,
+    by: Annotated[list[str], typer.Option("--by", help="A detailed table instead of the compact one: einsum, layer or component (repeatable)")] = [],
+    show_mapping: Annotated[bool, typer.Option("--show-mapping", help="Print the chosen loop nest of every distinct Einsum (tile shapes per level)")] = False,
     phase: PhaseOpt = "prefill",
     generate: GenerateOpt = None,
     chips: ChipsOpt = None,
@@ -69,6 +72,7 @@ def run(
     from sparsecim.request import RunRequest, SparsitySource  # noqa: PLC0415
 
     own_process()
+    views = _views(detail, by)
     if out is not None:
         check_output_file(out, RESULT_SUFFIXES, "--out")
     if case is not None:
@@ -79,10 +83,10 @@ def run(
         if clashing:
             raise InputError(f"--case sets the model, sparsity and spans; drop {', '.join(clashing)}")
         request = published_case(case).request(
-            weights=weights, heads=heads, arch=arch, batch=batch, variables=parse_sets(set_), baselines=baselines
+            weights=weights, heads=heads, arch=arch, batch=batch, variables=parse_sets(set_), baselines=bool(baselines)
         )
         result = run_pipeline(request, use_cache=not no_cache, progress=progress_printer(quiet), jobs=check_jobs(jobs))
-        _show(result, out)
+        _show(result, out, views, show_mapping)
         return
     request = RunRequest(
         model=model if (model is not None or weights is not None) else "bert-base",
@@ -94,25 +98,34 @@ def run(
         variables=parse_sets(set_),
         sparsity=SparsitySource(prune=prune, masks=masks, profile=profile, density=density),
         spans=spans,
-        baselines=baselines,
+        baselines=baselines is not False,
     )
     result = run_pipeline(request, use_cache=not no_cache, progress=progress_printer(quiet), jobs=check_jobs(jobs))
-    _show(result, out)
+    _show(result, out, views, show_mapping)
 
 
-def _show(result, out: Path | None) -> None:
+def _show(result, out: Path | None, views: list[str] | None = None, show_mapping: bool = False) -> None:
     from rich.console import Console  # noqa: PLC0415
 
     from sparsecim.report.files import write_result  # noqa: PLC0415
-    from sparsecim.report.tables import baselines_table, print_result  # noqa: PLC0415
+    from sparsecim.report.tables import print_result  # noqa: PLC0415
 
-    console = Console(width=160)
-    print_result(result, console)
-    if result.baselines:
-        console.print(baselines_table(result.baselines))
+    print_result(result, Console(), views=views, show_mapping=show_mapping)
     if out is not None:
         write_result(result, out)
         typer.echo(f"wrote {out}")
+
+
+def _views(detail: bool, by: list[str]) -> list[str] | None:
+    """The detailed tables asked for (None: the compact default)."""
+    from sparsecim.report.tables import VIEWS  # noqa: PLC0415
+
+    unknown = [v for v in by if v not in VIEWS]
+    if unknown:
+        raise InputError(f"--by {unknown[0]!r}: choose einsum, layer or component")
+    if detail:
+        return list(VIEWS)
+    return list(dict.fromkeys(by)) or None
 
 
 def profile(
@@ -183,13 +196,25 @@ def spans(
     typer.echo(f"wrote {out}: {n_heads} heads, {n_global} global")
 
 
-def archs() -> None:
-    """List the installed architecture specs and their variables."""
-    from sparsecim.mapping.arch import installed_archs, spec_variables  # noqa: PLC0415
+def archs(
+    name: Annotated[Optional[str], typer.Argument(help="Show only this arch (installed name or YAML path)")] = None,
+) -> None:
+    """List the installed architecture specs and, for each, its variables: default, unit and meaning
+    (override them with `--set name=value`)."""
+    from rich.console import Console  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
 
-    for name, path in sorted(installed_archs().items()):
-        typer.echo(f"{name}: {path}")
-        typer.echo(f"  variables: {', '.join(spec_variables(path))}")
+    from sparsecim.mapping.arch import find_arch, installed_archs, spec_variable_docs  # noqa: PLC0415
+
+    chosen = dict([find_arch(name)]) if name else dict(sorted(installed_archs().items()))
+    console = Console()
+    for arch_name, path in chosen.items():
+        table = Table(title=f"{arch_name}: {path}", title_justify="left")
+        for col in ("variable", "default", "unit", "meaning"):
+            table.add_column(col, justify="right" if col == "default" else "left", overflow="fold")
+        for v in spec_variable_docs(path):
+            table.add_row(v.name, v.default, v.unit, v.meaning)
+        console.print(table)
 
 
 def register(app: typer.Typer) -> None:

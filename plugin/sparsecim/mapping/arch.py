@@ -26,6 +26,13 @@ class ArchRoles:
 
     offchip: frozenset[str] = frozenset()
     classes: dict[str, str] = field(default_factory=dict)
+    computes: frozenset[str] = frozenset()  # the compute units (AccelForge Compute nodes)
+
+    def kind_of(self, component: str) -> str:
+        """"off-chip", "compute" or "on-chip memory": what a component's latency bound means."""
+        if component in self.offchip:
+            return "off-chip"
+        return "compute" if component in self.computes else "on-chip memory"
 
     def of_class(self, *component_classes: str) -> set[str]:
         """Names of the components whose class is one of the given ones (case-insensitive)."""
@@ -73,6 +80,44 @@ _JINJA_DEFAULT = re.compile(r"{%\s*set\s+(\w+)\s*=\s*\1\s*\|\s*default\((.*?)\)\
 def spec_variables(arch_path: Path) -> list[str]:
     """Names of the variables an arch YAML lets users override (`{% set x = x | default(...) %}`)."""
     return [name for name, _ in _JINJA_DEFAULT.findall(read_text(arch_path, "architecture file"))]
+
+
+_TRAILING_COMMENT = re.compile(r"%}\s*#\s*(?:\[([^\]]+)\]\s*)?(.*)$")
+# Units by naming convention, for arch files whose comments do not say "[unit]" first.
+_UNIT_BY_NAME = (("_pj_per_bit", "pJ/bit"), ("_gbps", "Gb/s"), ("_bytes", "B"), ("_kb", "KB"), ("_bits", "bits"), ("_lanes", "lanes"),
+                 ("_banks", "banks"), ("_scale", "x"), ("_enabled", "on/off"), ("voltage", "V"), ("frequency", "Hz"), ("tech_node", "m"))
+
+
+@dataclass(frozen=True)
+class SpecVariable:
+    """An arch variable a user may override: its default, unit and meaning (from the spec's comment)."""
+
+    name: str
+    default: str
+    unit: str
+    meaning: str
+
+
+def spec_variable_docs(arch_path: Path) -> list[SpecVariable]:
+    """The arch's overridable variables with default, unit and meaning. Meaning: the comment after the
+    `{% set %}` line (or the comment line right above it); unit: a leading "[unit]" in that comment,
+    else the variable's naming convention (e.g. `_gbps` -> Gb/s), else ""."""
+    out = []
+    above = ""
+    for line in read_text(arch_path, "architecture file").splitlines():
+        stripped = line.strip()
+        match = _JINJA_DEFAULT.search(line)
+        if match is None:
+            above = stripped.lstrip("#").strip() if stripped.startswith("#") and not stripped.startswith("# ----") else ""
+            continue
+        name, default = match.groups()
+        comment = _TRAILING_COMMENT.search(line[match.start():])
+        unit, meaning = (comment.group(1) or "", comment.group(2).strip()) if comment else ("", above)
+        if not unit:
+            unit = next((u for suffix, u in _UNIT_BY_NAME if name.endswith(suffix)), "")
+        out.append(SpecVariable(name, default.strip(), unit, meaning))
+        above = ""
+    return out
 
 
 def spec_values(arch_path: Path, overrides: dict | None = None) -> dict:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from accelforge.frontend.arch import Component, Memory
+from accelforge.frontend.arch import Component, Compute, Memory
 
 from sparsecim.errors import ModelError, one_line
 from sparsecim.files import read_text
@@ -44,6 +44,7 @@ def _arch_facts(arch_path: str, _text: str, variables_key: tuple) -> ArchFacts:
     variables = dict(variables_key)
     area: dict[str, float] = {}
     offchip: set[str] = set()
+    computes: set[str] = set()
     classes: dict[str, str] = {}
     problem = ""
     for probe in _PROBES:
@@ -51,6 +52,7 @@ def _arch_facts(arch_path: str, _text: str, variables_key: tuple) -> ArchFacts:
         for node in spec.arch.get_nodes_of_type(Component):
             if node.component_class:
                 classes[node.name] = str(node.component_class)
+        computes.update(node.name for node in spec.arch.get_nodes_of_type(Compute))
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 spec = spec.calculate_component_costs(energy=False, throughput=False, leak=False)
@@ -66,9 +68,8 @@ def _arch_facts(arch_path: str, _text: str, variables_key: tuple) -> ArchFacts:
                     area[name] = float(value)
         except (ValueError, TypeError) as exc:
             problem = one_line(exc, 200)
-    if problem and not area:
-        return ArchFacts(None, ArchRoles(frozenset(offchip), classes), problem)
-    return ArchFacts(area, ArchRoles(frozenset(offchip), classes), problem)
+    roles = ArchRoles(frozenset(offchip), classes, frozenset(computes))
+    return ArchFacts(None if problem and not area else area, roles, problem)
 
 
 def _unbounded(size) -> bool:

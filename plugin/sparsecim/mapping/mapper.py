@@ -205,15 +205,34 @@ def _stationary_storage(mapping, einsum: EinsumSpec) -> str | None:
 
 
 def describe_mapping(mapping) -> str:
-    """A compact text form of the chosen loop nest (storage nodes and loops, outermost first;
-    tensors of a node sorted so the text is the same on every run)."""
-    parts = []
+    """The chosen loop nest as text, outermost first, one node per line, like Timeloop's map.txt:
+    storage levels with the tensors they hold (sorted, so the text is the same on every run), temporal
+    loops (`for`) and spatial fanouts (`par ... @component`) with their iteration range and tile shape.
+    Each storage level indents the nodes below it."""
+    lines = []
+    depth = 0
     for node in getattr(mapping, "nodes", []):
         kind = type(node).__name__
+        pad = "  " * depth
         if kind == "Temporal":
-            parts.append(f"for {node.rank_variable}")
+            lines.append(pad + " ".join(filter(None, ("for", _rank(node), _tile(node)))))
         elif kind == "Spatial":
-            parts.append(f"par {getattr(node, 'rank_variable', '?')}@{getattr(node, 'component', '?')}")
+            lines.append(pad + " ".join(filter(None, ("par", _rank(node), _tile(node), f"@{getattr(node, 'component', '?')}"))))
         elif kind in ("Storage", "Toll"):
-            parts.append(f"{getattr(node, 'component', '?')}[{','.join(sorted(getattr(node, 'tensors', [])))}]")
-    return " > ".join(parts)
+            tensors = ", ".join(sorted(getattr(node, "tensors", [])))
+            lines.append(f"{pad}{getattr(node, 'component', '?')} [{tensors}]" + (" (toll)" if kind == "Toll" else ""))
+            depth += 1
+        elif kind == "Compute":
+            lines.append(f"{pad}{getattr(node, 'component', '?')} (compute)")
+    return "\n".join(lines)
+
+
+def _rank(loop) -> str:
+    rank = getattr(loop, "rank_variable", "?")
+    return ",".join(sorted(rank)) if isinstance(rank, (set, frozenset)) else str(rank)
+
+
+def _tile(loop) -> str:
+    """`in [0..N) shape=T` of a loop whose pattern the mapper fixed ('' for symbols)."""
+    pattern = getattr(loop, "tile_pattern", None)
+    return "" if pattern is None else pattern.as_str(with_initial_tile_shape=False)

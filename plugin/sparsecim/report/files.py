@@ -1,5 +1,6 @@
-"""A ModelResult as files: JSON (everything), CSV (per-Einsum rows, then the summary), Parquet
-(per-Einsum rows with the run's inputs as columns). Written through `sparsecim.files` (all or none)."""
+"""A ModelResult as files: JSON (everything), CSV (per-Einsum rows, then the summary and the spec
+variables), Parquet (`ModelResult.to_dataframe()`: per-Einsum rows with the run's identity and spec
+variables as columns). Written through `sparsecim.files` (all or none)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-import pandas as pd
 
 from sparsecim.errors import InputError
 from sparsecim.files import OutputBatch
@@ -57,21 +57,6 @@ def result_dict(result: ModelResult) -> dict:
     }
 
 
-def rows_frame(result: ModelResult) -> pd.DataFrame:
-    """One row per Einsum kind with the run's identity and spec variables as columns."""
-    components = sorted(result.energy_by_component_j)
-    records = []
-    for r in result.rows:
-        record = {"arch": result.arch, "model": result.model, "seq_len": result.seq_len, "batch": result.batch,
-                  "scheme": None if result.scheme is None else str(result.scheme), "einsum": r.label,
-                  "kind": str(r.kind), "instances": r.instances, "operations": r.operations,
-                  "energy_J": r.energy_total_j, "latency_s": r.latency_s, "utilisation": r.utilisation}
-        record.update({f"energy_{c}_J": r.energy_j.get(c, 0.0) for c in components})
-        record.update({f"var_{k}": str(v) for k, v in sorted(result.variables.items())})
-        records.append(record)
-    return pd.DataFrame(records)
-
-
 def csv_text(result: ModelResult) -> str:
     """Per-Einsum rows and a TOTAL row, then the summary and the spec variables as key,value lines."""
     components = sorted(result.energy_by_component_j)
@@ -105,7 +90,7 @@ def write_result(result: ModelResult, path: Path) -> Path:
         elif suffix == ".csv":
             out.text(path, csv_text(result))
         elif suffix == ".parquet":
-            frame = rows_frame(result)
+            frame = result.to_dataframe()
             out.with_writer(path, lambda temp: frame.to_parquet(temp, index=False))
         else:
             raise InputError(f"results file must end in {' or '.join(RESULT_SUFFIXES)}, got {path.name!r}")
