@@ -65,6 +65,11 @@ def default_jobs() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def progress_label(spec: EinsumSpec) -> str:
+    """What a progress line says about a mapped Einsum: its form and rank sizes, e.g. "matmul m=128 n=768 k=768"."""
+    return f"{spec.form} " + " ".join(f"{rank}={size}" for rank, size in spec.ranks)
+
+
 def map_all(
     arch_path: Path,
     specs: list[EinsumSpec],
@@ -92,7 +97,7 @@ def map_all(
         for spec in todo:
             costs[spec] = map_einsum(arch_path, spec, variables, cache_dir, use_cache)
             if progress:
-                progress(len(costs), total, f"{spec.form} {spec.rank_sizes}")
+                progress(len(costs), total, progress_label(spec))
         return costs
     if not todo:
         return costs
@@ -105,7 +110,7 @@ def map_all(
             spec = spec_of[future]
             costs[spec] = future.result()
             if progress:
-                progress(len(costs), total, f"{spec.form} {spec.rank_sizes}")
+                progress(len(costs), total, progress_label(spec))
     except BaseException:
         for future in futures:
             future.cancel()
