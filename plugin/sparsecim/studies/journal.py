@@ -11,7 +11,7 @@ datasheet roofline bound (`studies.reference`), not the journal's measured GPU r
 from __future__ import annotations
 
 from sparsecim.studies.generation import GenerationResult, generation_case, run_generation
-from sparsecim.studies.validate import FigureCheck
+from sparsecim.studies.figures import FigureCheck
 
 JOURNAL_CASE = "llama2-7b-4chip"
 SOURCE = "journal extension (IEEE JETCAS 2026): four-chip system; published.yaml journal_extension"

@@ -32,10 +32,11 @@ from sparsecim.mapping.result import ModelResult
 from sparsecim.pipeline import run
 from sparsecim.request import RunRequest, SparsitySource
 from sparsecim.studies.calibration import OperatingScaling, PowerFit, fit_power_curve
+from sparsecim.studies.figures import TOLERANCE_PCT, FigureCheck
+from sparsecim.studies.journal import journal_checks
 from sparsecim.workload.einsums import attention_scores, matmul
 
 CHIP = "isscc23_16_2"
-TOLERANCE_PCT = 15.0
 PERIPHERY_FRACTION = 0.10  # assumed: pads, PLL, CTRL (die photo) and test logic, not modelled
 EXCLUDE_OFFCHIP = {"offchip_gbps": "inf"}
 LOW_POINT = (0.64, 20e6)  # curve: lowest point (table: 0.64 V, 20 MHz)
@@ -44,36 +45,6 @@ LATENCY_POINT = LOW_POINT  # see latency rows
 REFERENCE_POINT = {"voltage": 0.90, "frequency": 220e6}  # curve: the 220 MHz point; every run is mapped here
 IMC_MACRO_CLASSES = ("sparsecim_cim_array", "sparsecim_cim_mac", "sparsecim_butterfly", "sparsecim_bfly_decoder")
 PEAK_SPARSITIES = (0.75, 0.9, 0.95)
-
-
-@dataclass
-class FigureCheck:
-    key: str  # dotted path in the published-figures file
-    published: object
-    unit: str
-    modelled: float | None = None
-    kind: str = "independent"  # independent / calibrated / input / condition / repeat / cannot produce
-    conditions: str = ""
-    source: str = ""
-    note: str = ""
-
-    @property
-    def error_pct(self) -> float | None:
-        if self.modelled is None or not isinstance(self.published, (int, float)) or not self.published:
-            return None
-        return 100.0 * (self.modelled - self.published) / self.published
-
-    @property
-    def status(self) -> str:
-        err = self.error_pct
-        if self.kind in ("cannot produce", "condition", "repeat"):
-            return self.kind
-        if err is None:
-            return self.kind
-        within = abs(err) <= TOLERANCE_PCT
-        if self.kind == "independent":
-            return "ok (within +-15%)" if within else "OUTSIDE +-15%"
-        return f"{self.kind}" + ("" if within else ", but OUTSIDE +-15%")
 
 
 @dataclass
@@ -215,7 +186,6 @@ def validate(published: str | Path | None = None, progress=None, jobs=None) -> V
         add(f"figures.{key}", value, entry.get("unit", "") if isinstance(entry, dict) else "", modelled,
             "repeat" if modelled is not None else "cannot produce",
             "CarbonSpot's literature row repeats the spec table: same model value as the table's row (not counted as a check)")
-    from sparsecim.studies.journal import journal_checks  # local: studies.journal imports FigureCheck from here
 
     checks += journal_checks(journal, progress=progress, jobs=jobs)  # decode and vs-A100 rows: the four-chip case (docs/decode.md)
     for peer, entry in (data.get("peers") or {}).items():
