@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,33 +70,38 @@ def parse_yaml(text: str, where: str):
 
 def check_output_file(path: str | Path, suffixes: tuple[str, ...], option: str = "output") -> Path:
     """Fail now (InputError) if `path` cannot be written later: wrong suffix, missing or non-folder
-    parent, an existing folder in its place, a name too long, or a folder we cannot write into."""
+    parent, an existing folder in its place, a name or path too long, or a folder we cannot write into."""
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise InputError(f"{option} must end in {' or '.join(suffixes)}, got {path.name!r}")
+    _check_lengths(path, option)
     check_output_folder(path.parent, option, create=False)
-    limit = _name_max(path.parent)
-    if len(path.name.encode()) > limit:  # before any stat of the path: that raises ENAMETOOLONG
-        raise InputError(f"{option} file name is longer than {limit} bytes: {path.name[:40]}...")
-    if path.is_dir():
+    if _kind(path, option) == "folder":
         raise InputError(f"{option} {path} is an existing folder; give a file name")
     return path
 
 
 def check_output_folder(folder: str | Path, option: str = "output folder", create: bool = True) -> Path:
-    """Fail now if files cannot be created in `folder` (created first when `create`)."""
+    """Fail now if files cannot be created in `folder`. With `create`, a missing folder is created to
+    probe it and removed again (the writer creates it when it writes: nothing is left on an error)."""
     folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
+    _check_lengths(folder, option)
+    kind = _kind(folder, option)
+    if kind == "file":
         raise InputError(f"{option}: {folder} is a file, not a folder")
-    if not folder.exists():
+    created: list[Path] = []
+    if kind is None:
+        missing = [folder, *(p for p in folder.parents)]
+        existing = next(p for p in missing if _kind(p, option) is not None)
+        if _kind(existing, option) == "file":
+            raise InputError(f"{option}: {existing} is a file, not a folder")
         if not create:
-            parent = next((p for p in folder.parents if p.exists()), None)
-            if parent is not None and not parent.is_dir():
-                raise InputError(f"{option}: {parent} is a file, not a folder")
             raise InputError(f"{option}: folder does not exist: {folder}")
+        created = [p for p in missing[: missing.index(existing)]]
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
+            _remove_folders(created)
             raise InputError(f"{option}: cannot create folder {folder}: {exc.strerror or exc}") from None
     probe = folder / f".sparsecim-probe-{secrets.token_hex(4)}"
     try:
@@ -107,7 +113,50 @@ def check_output_folder(folder: str | Path, option: str = "output folder", creat
         raise InputError(f"{option}: cannot write into {folder}: {exc.strerror or exc}") from None
     finally:
         probe.unlink(missing_ok=True)
+        _remove_folders(created)
     return folder
+
+
+def _kind(path: Path, option: str) -> str | None:
+    """"file", "folder" or None (absent), without raising on odd paths."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:  # a parent is a file
+        return None
+    except OSError as exc:
+        raise InputError(f"{option}: cannot use {str(path)[:80]}: {exc.strerror or exc}") from None
+    return "folder" if stat.S_ISDIR(mode) else "file"
+
+
+def _check_lengths(path: Path, option: str) -> None:
+    """Each name at most NAME_MAX bytes and the whole path at most PATH_MAX (before any stat: those raise)."""
+    existing = next((p for p in [path, *path.parents] if len(str(p)) < 4096 and _exists_quietly(p)), Path("."))
+    name_max = _name_max(existing if existing.is_dir() else existing.parent)
+    for part in path.parts:
+        if len(part.encode()) > name_max:
+            what = "file name" if part == path.name else "folder name"
+            raise InputError(f"{option} {what} is longer than {name_max} bytes: {part[:40]}...")
+    path_max = _path_max()
+    if len(str(path.absolute()).encode()) >= path_max:
+        raise InputError(f"{option} path is longer than {path_max} bytes: {str(path)[:40]}...")
+
+
+def _exists_quietly(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def _remove_folders(folders: list[Path]) -> None:
+    """Remove folders this process created (innermost first) if they are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _name_max(folder: Path) -> int:
@@ -117,11 +166,21 @@ def _name_max(folder: Path) -> int:
         return 255
 
 
+def _path_max() -> int:
+    try:
+        return os.pathconf(".", "PC_PATH_MAX")
+    except (OSError, ValueError):
+        return 4096
+
+
 # ---- writing ------------------------------------------------------------------------------------
 
 
 def _temporary_beside(path: Path) -> tuple[Path, int]:
-    """A new file beside `path` (mode 0o666 under the umask), opened for writing."""
+    """A new file beside `path` (mode 0o666 under the umask), opened for writing; a missing parent
+    folder is created (check_output_folder probes a new folder and removes it again)."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
     for _ in range(100):
         temp = path.parent / f".{path.name[:200]}.{secrets.token_hex(4)}.tmp"
         try:

@@ -36,11 +36,12 @@ def parse_sets(items: list[str]) -> dict:
 
 
 def check_jobs(jobs: int | None) -> int | None:
-    """`--jobs` as given, checked (None: the default)."""
-    if jobs is None:
-        return None
-    from sparsecim.mapping.workers import parse_jobs  # noqa: PLC0415 - cli/: heavy imports at use (start-up time)
+    """`--jobs` as given, checked; None: the default (SPARSECIM_JOBS is checked now, before any work)."""
+    from sparsecim.mapping.workers import default_jobs, parse_jobs  # noqa: PLC0415 - cli/: heavy imports at use (start-up time)
 
+    if jobs is None:
+        default_jobs()  # a bad SPARSECIM_JOBS is one input-error line here, not a failure inside the mapping
+        return None
     return parse_jobs(jobs, "--jobs")
 
 

@@ -153,9 +153,17 @@ def read_entry(path: Path) -> EinsumCost | None:
 
 
 def write_entry(path: Path, cost: EinsumCost) -> None:
-    """Store a cost; a failed write warns and is otherwise ignored (the result is still returned)."""
+    """Store a cost; a failed write (a full disk) warns once per folder and is otherwise ignored (the
+    result is still returned; write_atomic leaves no temporary file)."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, cost.model_dump_json())
     except (OSError, InputError) as exc:
-        warnings.warn(f"cannot write a mapping-cache entry in {path.parent} ({one_line(exc, 120)})", SparsecimWarning, stacklevel=2)
+        if path.parent not in _FAILED_WRITES:
+            _FAILED_WRITES.add(path.parent)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).rsplit(": ", 1)[-1]
+            warnings.warn(f"cannot write mapping-cache entries in {path.parent} ({one_line(reason, 120)}); continuing uncached",
+                          SparsecimWarning, stacklevel=2)
+
+
+_FAILED_WRITES: set[Path] = set()

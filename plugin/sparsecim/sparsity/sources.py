@@ -18,7 +18,7 @@ from sparsecim.sparsity.packing import PackingRules, analyze_mask
 from sparsecim.sparsity.profile import MatrixSparsity, SparsityProfile, profile_from_masks
 from sparsecim.sparsity.pruning import parse_method, prune
 from sparsecim.sparsity.statistical import uniform_random_mask
-from sparsecim.sparsity.weights import load_weights
+from sparsecim.sparsity.weights import check_finite_weights, load_weights
 from sparsecim.workload.shapes import TransformerShape
 from sparsecim.workload.tensor_names import Role, classify_tensor
 
@@ -152,6 +152,8 @@ def build_profile(
     given = [name for name, value in (("profile", profile), ("prune", prune_method), ("masks", masks), ("density", density)) if value is not None]
     if len(given) > 1:
         raise InputError(f"give one weight-sparsity source, not {' and '.join(given)}")
+    if weights is not None and prune_method is None and masks is None:
+        check_finite_weights(weights)  # the other sources read (and check) the weights themselves
     if profile is not None:
         return from_profile_file(profile, shape, rules)
     if masks is not None:

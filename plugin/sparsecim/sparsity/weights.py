@@ -96,6 +96,33 @@ def load_weights(path: str | Path) -> dict[str, np.ndarray]:
     return weights
 
 
+def check_finite_weights(path: str | Path) -> None:
+    """InputError if a per-layer weight matrix of the checkpoint holds NaN or inf (a broken file gives
+    no result, even for a run that needs only the shape). Safetensors are scanned tensor by tensor
+    through a memory map (BF16 by its exponent bits). Other formats are checked when their weights are
+    read (`load_weights`: pruning, masks); a shape-only run does not dequantize a whole GGUF for it."""
+    path = Path(path)
+    if path.suffix.lower() != ".safetensors":
+        return
+    try:
+        with open(path, "rb") as handle:
+            header_len = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(header_len))
+        data = np.memmap(path, dtype=np.uint8, mode="r", offset=8 + header_len)
+    except Exception as exc:
+        raise InputError(f"cannot read safetensors file {path}: {exc}") from None
+    for name, info in header.items():
+        if name == "__metadata__" or classify_tensor(name) is None or info.get("dtype") not in ("F64", "F32", "F16", "BF16"):
+            continue
+        begin, end = info["data_offsets"]
+        if info["dtype"] == "BF16":
+            broken = bool(((data[begin:end].view("<u2") & 0x7F80) == 0x7F80).any())
+        else:
+            broken = not bool(np.isfinite(data[begin:end].view(_SAFETENSORS_DTYPES[info["dtype"]])).all())
+        if broken:
+            raise InputError(f"NaN or inf in {name} of {path.name}: the weights are broken")
+
+
 def _check_finite(name: str, matrix: np.ndarray) -> None:
     if not np.isfinite(matrix).all():
         kind = "NaN" if np.isnan(matrix).any() else "inf"

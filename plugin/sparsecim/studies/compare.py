@@ -99,6 +99,10 @@ def _factors(node: float | None) -> tuple[float | None, float | None]:
 
 def run_compare(request: RunRequest, designs: list[Design], progress=None, jobs=None) -> list[DesignOutcome]:
     """Evaluate `request`'s workload (with its sparsity and span profiles) on every design."""
+    shipped = {d.arch for d in default_designs()}
+    for design in designs:  # an arch the user named must exist and be readable: an input error before any work
+        if design.arch not in shipped:
+            read_text(find_arch(design.arch)[1], "architecture file")
     base = prepare(request.with_changes(arch=CHIP))
     outcomes = []
     for design in designs:

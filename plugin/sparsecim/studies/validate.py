@@ -15,6 +15,7 @@ says otherwise, as the table's footnote 3 does), each mapped at the curve point 
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from dataclasses import dataclass, field
 from importlib import resources
@@ -63,6 +64,14 @@ def load_published(path: str | Path | None = None) -> dict:
         data = load_yaml(path, "published-figures file")
     if not isinstance(data, dict) or "spec_table" not in data or not isinstance(data["spec_table"], dict):
         raise InputError("published-figures YAML needs a 'spec_table' mapping")
+    figures = data.get("figures") or {}
+    if not isinstance(figures, dict):
+        raise InputError("published-figures YAML: 'figures' must be a mapping")
+    for key, entry in figures.items():  # figures are data: a number, or numbers with + - * / (never code)
+        value = entry.get("value") if isinstance(entry, dict) else entry
+        number = arithmetic(value) if isinstance(value, str) else value
+        if value is not None and (isinstance(number, (str, bool)) or not isinstance(number, (int, float)) or not math.isfinite(number)):
+            raise InputError(f"published-figures YAML: figures.{key}: {str(value)[:60]!r} is not a finite number or arithmetic of numbers (+ - * /)")
     return data
 
 

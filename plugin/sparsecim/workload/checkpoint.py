@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import gguf
@@ -12,6 +13,9 @@ from sparsecim.errors import InputError, one_line
 from sparsecim.files import read_text
 from sparsecim.workload.shapes import TransformerShape, preset
 from sparsecim.workload.tensor_names import Role, classify_tensor
+
+MAX_LAYERS = 4096  # far beyond any transformer; a tensor name claiming more is a broken file, not a model
+MAX_HEADS = 1 << 16
 
 
 def _tensor_shapes(path: Path) -> tuple[dict[str, tuple[int, ...]], dict]:
@@ -87,6 +91,7 @@ def shape_from_checkpoint(path: str | Path, n_heads: int | None = None, name: st
             found[role.role] = tuple(reversed(shape)) if role.stored_in_out else shape  # [out, in]
     if not layers or not ({Role.Q, Role.QKV} & found.keys()) or Role.FFN_UP not in found:
         raise InputError(f"{path.name}: no transformer layers recognised (expected BERT, GPT-2 or Llama tensor names)")
+    _check_layers(layers, path)
     arch = str(meta.get("general.architecture", ""))
     up = found[Role.FFN_UP]
     if Role.QKV in found:  # fused q|k|v [3d, d]
@@ -95,12 +100,14 @@ def shape_from_checkpoint(path: str | Path, n_heads: int | None = None, name: st
     else:
         d_attn, d_model = found[Role.Q]
     d_ff = up[0] if up[1] == d_model else up[1]
+    if n_heads is not None:  # given (--heads): checked, never silently replaced by config.json's
+        n_heads = _positive_int(n_heads, "head count (--heads)", path, MAX_HEADS)
     heads = n_heads or config.get("num_attention_heads") or config.get("n_head") or meta.get(f"{arch}.attention.head_count")
     if not heads:
         raise InputError(
             f"{path.name}: cannot infer the head count from tensor shapes; give the head count (--heads) or put config.json beside the file"
         )
-    heads = _positive_int(heads, "head count", path)
+    heads = _positive_int(heads, "head count", path, MAX_HEADS)
     kv_heads = config.get("num_key_value_heads") or meta.get(f"{arch}.attention.head_count_kv") or heads
     if Role.K in found and not config.get("num_key_value_heads"):
         kv_heads = max(1, found[Role.K][0] * heads // d_attn) if found[Role.K][0] != d_model else heads
@@ -114,7 +121,7 @@ def shape_from_checkpoint(path: str | Path, n_heads: int | None = None, name: st
         n_heads=heads,
         head_dim=int(d_attn) // heads,
         d_ff=int(d_ff),
-        n_kv_heads=_positive_int(kv_heads, "key/value head count", path),
+        n_kv_heads=_positive_int(kv_heads, "key/value head count", path, MAX_HEADS),
         gated_ffn=Role.FFN_GATE in found,
         causal=decoder,
         max_seq_len=None if max_positions is None else _positive_int(max_positions, "position limit", path),
@@ -122,9 +129,22 @@ def shape_from_checkpoint(path: str | Path, n_heads: int | None = None, name: st
     )
 
 
-def _positive_int(value, what: str, path: Path) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value or value < 1:
-        raise InputError(f"{path.name}: {what} must be a positive integer, got {value!r}")
+def _check_layers(layers: set[int], path: Path) -> None:
+    """Layer indices 0..n-1 with none missing, n at most MAX_LAYERS (checked before any Einsum is built)."""
+    top = max(layers)
+    if top >= MAX_LAYERS:
+        raise InputError(f"{path.name}: a tensor name claims layer {top}; more than {MAX_LAYERS} layers is not a transformer checkpoint")
+    missing = next((i for i in range(top + 1) if i not in layers), None)
+    if missing is not None:
+        raise InputError(f"{path.name}: layer {missing} missing (tensor names go up to layer {top})")
+
+
+def _positive_int(value, what: str, path: Path, limit: int | None = None) -> int:
+    """A count from config.json / GGUF metadata: a whole positive number (JSON allows NaN, Infinity, 1e30)."""
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+            or int(value) != value or value < 1 or (limit is not None and value > limit)):
+        bound = f" (at most {limit})" if limit is not None else ""
+        raise InputError(f"{path.name}: {what} must be a positive integer{bound}, got {value!r}")
     return int(value)
 
 

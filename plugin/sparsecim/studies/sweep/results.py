@@ -14,11 +14,13 @@ from __future__ import annotations
 import io
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from sparsecim.errors import SparsecimWarning, one_line
 from sparsecim.files import read_text, write_atomic
 from sparsecim.studies.sweep.spec import ParetoSpec, SweepPoint, model_label
 
@@ -63,7 +65,9 @@ def read_points(folder: Path) -> dict[str, dict]:
     for path in root.glob("*.json"):
         try:
             record = json.loads(read_text(path, "sweep point file"))
-        except (ValueError, json.JSONDecodeError):  # InputError (unreadable, not UTF-8) is a ValueError
+        except (ValueError, json.JSONDecodeError) as exc:  # InputError (unreadable, not UTF-8) is a ValueError
+            warnings.warn(f"ignoring unreadable sweep point file {path.name} ({one_line(exc, 100)}); recomputing the point",
+                          SparsecimWarning, stacklevel=2)
             continue
         if isinstance(record, dict) and record.get("key") == path.stem:
             out[path.stem] = record
