@@ -1,6 +1,8 @@
 """Shared fixtures: a per-session mapping cache (so tests never touch ~/.cache) and the real model file."""
 
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -42,3 +44,38 @@ def write_tiny_bert(folder, layers=1, d=64, heads=2, d_ff=128, seed=0):
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory):
     return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+# ---- a finished tiny run without mapping again (tests/test_bad_inputs.py, tests/test_security.py) ----
+
+
+@pytest.fixture(scope="session")
+def warm_cache(tmp_path_factory, tiny_bert):
+    """One real tiny run (statistical density 0.5, 8 tokens, the chip): its mapping cache."""
+    folder = tmp_path_factory.mktemp("warm-cache")
+    env = {**os.environ, "SPARSECIM_CACHE_DIR": str(folder), "SPARSECIM_JOBS": "2"}
+    proc = subprocess.run([sys.executable, "-m", "sparsecim.cli", "run", "--weights", str(tiny_bert), "--seq-len", "8", "--density", "0.5", "--no-baselines", "--quiet"],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    entries = sorted(folder.glob("*.json"))
+    assert entries
+    return folder
+
+
+@pytest.fixture
+def replay(warm_cache, monkeypatch):
+    """Mapping replays the warm run's costs (no mapper search); returns the Einsums it was asked for."""
+    from sparsecim.mapping import mapper
+
+    asked = []
+
+    def replayed(arch_path, einsum, variables):
+        asked.append(einsum)
+        cost = mapper.cached_cost(arch_path, einsum, variables, warm_cache)
+        assert cost is not None, f"not in the warm cache: {einsum}"
+        return cost
+
+    monkeypatch.setattr(mapper, "_map_uncached", replayed)
+    return asked
+
+

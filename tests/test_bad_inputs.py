@@ -28,7 +28,7 @@ from safetensors.numpy import load_file, save_file
 from sparsecim.cli import main
 
 NOT_UTF8 = b"name: \xff\xfe\xfa broken\n"
-TINY_RUN = ["--seq-len", "8", "--density", "0.5", "--no-baselines", "--quiet"]
+TINY_RUN = ["--seq-len", "8", "--density", "0.5", "--no-baselines", "--quiet"]  # the warm_cache run (conftest.py)
 
 
 # ---- helpers --------------------------------------------------------------------------------------
@@ -376,36 +376,6 @@ def test_bad_span_profile(case, work, no_mapping, capsys):
 
 
 # ---- late failures: a full disk while writing -------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def warm_cache(tmp_path_factory, tiny_bert):
-    """One real tiny run (statistical density 0.5, 8 tokens, the chip): its mapping cache."""
-    folder = tmp_path_factory.mktemp("warm-cache")
-    env = {**os.environ, "SPARSECIM_CACHE_DIR": str(folder), "SPARSECIM_JOBS": "2"}
-    proc = subprocess.run([sys.executable, "-m", "sparsecim.cli", "run", "--weights", str(tiny_bert), *TINY_RUN],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    entries = sorted(folder.glob("*.json"))
-    assert entries
-    return folder
-
-
-@pytest.fixture
-def replay(warm_cache, monkeypatch):
-    """Mapping replays the warm run's costs (no mapper search); returns the Einsums it was asked for."""
-    from sparsecim.mapping import mapper
-
-    asked = []
-
-    def replayed(arch_path, einsum, variables):
-        asked.append(einsum)
-        cost = mapper.cached_cost(arch_path, einsum, variables, warm_cache)
-        assert cost is not None, f"not in the warm cache: {einsum}"
-        return cost
-
-    monkeypatch.setattr(mapper, "_map_uncached", replayed)
-    return asked
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from sparsecim.attention.profile import SpanProfile
 from sparsecim.errors import InputError
 from sparsecim.mapping.aggregate import map_workload
 from sparsecim.mapping import operating
-from sparsecim.mapping.arch import find_arch, spec_values, spec_variables
+from sparsecim.mapping.arch import find_arch, installed_archs, spec_values, spec_variables
 from sparsecim.mapping.result import ModelResult
 from sparsecim.mapping.workers import ProgressFn
 from sparsecim.request import RunRequest
@@ -78,6 +78,10 @@ def prepare(request: RunRequest) -> Prepared:
     unknown = [k for k in variables if known and k not in known]
     if unknown:
         raise InputError(f"unknown spec variable {unknown[0]!r} for {arch_name}; known: {', '.join(known)}")
+    if arch_path in installed_archs().values():  # our specs take numbers and booleans: no user text reaches their template
+        text = next((k for k, v in variables.items() if isinstance(v, str)), None)
+        if text is not None:
+            raise InputError(f"spec variable {text}: {str(variables[text])[:40]!r} is not a number or a boolean ({arch_name} takes no text)")
     variables = operating.resolve(arch_name, variables)
     shape = resolve_model(request.model, request.weights, request.heads)
     workload = build_workload(shape, request.seq_len, request.batch)

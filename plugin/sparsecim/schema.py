@@ -230,7 +230,7 @@ def spec_value(name: str, value: Any) -> bool | int | float | str:
         if _NUMBER.match(text):
             number = float(text)
             return int(number) if number.is_integer() and not any(c in text for c in ".eE") else number
-        if _PLAIN_NAME.match(text) and len(text) <= 64:
+        if _PLAIN_NAME.match(text) and len(text) <= 64 and "__" not in text:  # no dunder names (__import__, __class__)
             return text
     raise InputError(
         f"spec variable {name}: {str(value)[:60]!r} is not a number, a boolean or a plain name "
@@ -242,7 +242,7 @@ def spec_variables_checked(variables: dict) -> dict:
     """Every value through `spec_value`; names must be plain names too."""
     out = {}
     for name, value in variables.items():
-        if not isinstance(name, str) or not _PLAIN_NAME.match(name):
+        if not isinstance(name, str) or not _PLAIN_NAME.match(name) or "__" in name:
             raise InputError(f"spec variable name {str(name)[:60]!r} is not a plain name")
         out[name] = spec_value(name, value)
     return out

@@ -148,8 +148,13 @@ def read_entry(path: Path) -> EinsumCost | None:
         return EinsumCost.model_validate_json(read_text(path, "cache entry"))
     except (ValidationError, ValueError, OSError) as exc:
         first = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else one_line(exc, 80)
-        warnings.warn(f"ignoring invalid mapping-cache entry {path.name} ({first}); recomputing", SparsecimWarning, stacklevel=2)
+        if path not in _WARNED:  # the entry is looked up again before it is recomputed: one warning
+            _WARNED.add(path)
+            warnings.warn(f"ignoring invalid mapping-cache entry {path.name} ({first}); recomputing", SparsecimWarning, stacklevel=2)
         return None
+
+
+_WARNED: set[Path] = set()
 
 
 def write_entry(path: Path, cost: EinsumCost) -> None:

@@ -68,7 +68,7 @@ def _spec_value(value):
     """Spec variables reach AccelForge's expression evaluator (Python): numbers, booleans, plain names only."""
     if isinstance(value, (bool, int)) or (isinstance(value, float) and math.isfinite(value)):
         return value
-    if isinstance(value, str) and PLAIN_NAME.fullmatch(value):
+    if isinstance(value, str) and PLAIN_NAME.fullmatch(value) and "__" not in value:  # no dunder names (__import__)
         return value
     raise ValueError("a spec variable is a finite number, a boolean or a plain name (letters, digits, _ and .)")
 
