@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sparsecim.studies.validate import load_published, published_figures
+from sparsecim.studies.validate import load_published
 
 
 def _cli(*args, cwd):
@@ -61,20 +61,33 @@ def test_scaled_columns_only_where_node_known(compare_rows):
     assert float(tpu["TOPS_per_W_chip_at_28nm"]) < float(tpu["TOPS_per_W_chip"])  # 7 nm scaled up to 28 nm costs energy
 
 
-def test_validate_report_lists_every_published_figure(minilm_file, tmp_path):
-    proc = _cli("validate", "--weights", minilm_file, "--out", "val", "--quiet", cwd=tmp_path)
+def test_validate_report_lists_every_spec_table_figure(tmp_path):
+    proc = _cli("validate", "--out", "val", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    report = (tmp_path / "val" / "validation.md").read_text()
-    keys = [key for key, _ in published_figures(load_published())]
-    assert len(keys) >= 15
-    for key in keys:
-        assert f"| {key} |" in report, key
     with open(tmp_path / "val" / "validation.csv") as f:
         rows = {r["figure"]: r for r in csv.DictReader(f)}
-    # Calibrated figures must actually come out within 10 % (the calibration still holds).
-    for key in ("figures.peak_throughput_8b_normalised", "figures.die_area", "figures.area_efficiency_8b_normalised"):
-        assert rows[key]["status"] == "calibrated", (key, rows[key])
+    table = load_published()["spec_table"]
+    for key in ("imc_8t_kb", "imc_10t_bfly_kb", "buffer_kb", "die_area", "area_efficiency_tops_per_mm2",
+                "peak_performance_tops.bfly_engine", "peak_performance_tops.lar_engine",
+                "latency_ms.bert_110m_glue.excluding_offchip", "latency_ms.bert_110m_glue.including_offchip",
+                "voltage_power_vs_frequency"):
+        assert f"spec_table.{key}" in rows, key
+    for end in ("low end", "high end"):
+        for scope in ("imc_macro", "system"):
+            assert f"spec_table.energy_efficiency_topsw.{scope} ({end})" in rows
+    assert set(table["energy_efficiency_topsw"]) >= {"imc_macro", "system"}
+    kinds = {r["kind"] for r in rows.values()}
+    assert kinds <= {"independent", "calibrated", "input", "condition", "repeat", "cannot produce"}
+    # Only the power curve and the latency including off-chip access were used to fit the model.
+    calibrated = sorted(k for k, r in rows.items() if r["kind"] == "calibrated")
+    assert calibrated == ["spec_table.latency_ms.bert_110m_glue.including_offchip", "spec_table.voltage_power_vs_frequency"]
+    assert float(rows["spec_table.latency_ms.bert_110m_glue.including_offchip"]["modelled"]) == pytest.approx(154, rel=0.01)
+    # The peaks come from the structure.
+    for engine, published in (("bfly_engine", 1.31), ("lar_engine", 2.04)):
+        assert float(rows[f"spec_table.peak_performance_tops.{engine}"]["modelled"]) == pytest.approx(published, rel=0.02)
     # Every row either has a modelled value with an error, or says why it cannot be produced.
     for key, row in rows.items():
-        assert row["modelled"] or row["status"] == "cannot produce", key
-        assert row["status"] != "cannot produce" or row["conditions"], key
+        assert row["modelled"] or row["kind"] in ("cannot produce", "calibrated"), key
+        assert row["kind"] != "cannot produce" or row["conditions"], key
+    report = (tmp_path / "val" / "validation.md").read_text()
+    assert report.count("| 20 | 0.64 |") == 1  # the power fit's residual per curve point

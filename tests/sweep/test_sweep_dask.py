@@ -30,8 +30,8 @@ def swept(tmp_path_factory):
     models = [_shape(n) for n in LAYERS] + [_shape(1, "too-short", max_seq_len=16)]
     spec = {
         "name": "dask-test",
-        # butterfly_lanes at its default (dropped from the mapping-cache key), n_macros not.
-        "fixed": {"seq_len": 32, "butterfly_lanes": 16, "n_macros": 9},
+        # butterfly_lanes at its default (dropped from the mapping-cache key), n_cores not.
+        "fixed": {"seq_len": 32, "butterfly_lanes": 16, "n_cores": 2},
         "axes": {"model": models, "density": [0.25, 0.5, 0.75]},
         "pareto": {"x": "executed_macs", "y": "energy_per_token_J"},
         "output": "out",
@@ -74,7 +74,7 @@ def test_failing_points_have_their_error(swept):
 def test_rows_equal_single_api_evaluations(swept, n_layers, density):
     df = pd.read_parquet(swept / "results.parquet")
     row = df[(df["model"] == f"tiny-{n_layers}") & (df["density"] == density)].iloc[0]
-    result = api.run(TransformerShape(**_shape(n_layers)), seq_len=32, density=density, variables={"n_macros": 9}, jobs=1)
+    result = api.run(TransformerShape(**_shape(n_layers)), seq_len=32, density=density, variables={"n_cores": 2}, jobs=1)
     summary = result.summary()
     for metric in ("energy_chip_J", "energy_system_J", "latency_s", "executed_macs", "TOPS_per_W_chip", "area_mm2"):
         assert row[metric] == pytest.approx(summary[metric], rel=1e-12), metric
