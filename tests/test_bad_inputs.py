@@ -506,8 +506,10 @@ def test_sweep_point_file_not_utf8_is_recomputed_with_a_warning(tmp_path):
 # ---- killing the main process leaves no mapping workers --------------------------------------------------
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL, signal.SIGINT])
 def test_killing_the_main_process_ends_its_workers(sig, tmp_path):
+    """SIGTERM/SIGKILL (a scheduler) and SIGINT (Ctrl-C) while mapping: no worker outlives the run; Ctrl-C
+    says 'interrupted' (nothing about sweeps) and exits 130."""
     psutil = pytest.importorskip("psutil")
     env = {**os.environ, "SPARSECIM_CACHE_DIR": str(tmp_path / "cache")}
     proc = subprocess.Popen([sys.executable, "-m", "sparsecim.cli", "run", "--model", "bert-base", "--density", "0.5",
@@ -525,6 +527,10 @@ def test_killing_the_main_process_ends_its_workers(sig, tmp_path):
         proc.wait(timeout=30)
         gone, alive = psutil.wait_procs(workers, timeout=10)
         assert not alive, [p.pid for p in alive]
+        if sig == signal.SIGINT:
+            err = proc.stderr.read().decode()
+            assert proc.returncode == 130, err
+            assert err.strip().splitlines() == ["sparsecim: interrupted"], err
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -581,3 +587,46 @@ def test_mapping_text_sorts_tensor_names():
     assert len(texts) == 1
     (text,) = texts
     assert "Buffer" in text and text.index("I") < text.index("O") < text.index("W")
+
+
+def test_mapping_text_same_between_cold_runs(tmp_path):
+    """Two cold mappings of one Einsum in processes with different hash seeds give the same mapping text."""
+    script = (
+        "import sys; from sparsecim.mapping.workers import own_process; own_process()\n"
+        "from sparsecim.mapping.arch import find_arch; from sparsecim.mapping.mapper import map_einsum\n"
+        "from sparsecim.workload.einsums import matmul\n"
+        "cost = map_einsum(find_arch('isscc23_16_2')[1], matmul(1, 8, 64, 64), {}, use_cache=False)\n"
+        "sys.stdout.write(cost.mapping)\n"
+    )
+    texts = []
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed, "SPARSECIM_CACHE_DIR": str(tmp_path / seed)}
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        texts.append(proc.stdout)
+    assert texts[0] and texts[0] == texts[1]
+
+
+def test_late_failure_of_the_second_file_leaves_neither(tmp_path, monkeypatch):
+    """compare/sparsity-curve/validate write a table and plots as one OutputBatch: when the plot fails
+    (a full disk), the table written before it must not be left behind, nor any temporary."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from sparsecim.errors import InputError
+    from sparsecim.files import OutputBatch
+
+    fig = plt.figure()
+
+    def full(self, *_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(fig), "savefig", full)
+    with pytest.raises(InputError, match="compare.png.*No space left"):
+        with OutputBatch() as files:
+            files.text(tmp_path / "compare.csv", "design,energy\nchip,1\n")
+            files.figure(tmp_path / "compare.png", fig)
+    plt.close(fig)
+    assert list(tmp_path.iterdir()) == []

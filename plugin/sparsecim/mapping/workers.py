@@ -112,8 +112,8 @@ def map_all(
             if progress:
                 progress(len(costs), total, progress_label(spec))
     except BaseException:
-        for future in futures:
-            future.cancel()
+        # loky's shutdown fails the pending futures itself: cancelling them first made its manager thread
+        # raise InvalidStateError (a traceback on stderr after Ctrl-C)
         pool.shutdown(wait=False, kill_workers=True)
         raise
     return costs
