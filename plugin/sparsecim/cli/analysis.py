@@ -66,10 +66,20 @@ def sparsity_curve(
     levels = parse_sparsities(sparsities)
     if model is None and weights is None:
         model = "bert-base"
+    masks = f"{method}-pruned real weights ({weights})" if weights else ""
+    if weights is None:  # the model's real weights when they are installed, else random masks (said so)
+        from sparsecim.errors import InputError as NoWeights  # noqa: PLC0415
+        from sparsecim.workload.checkpoint import bundled_checkpoint  # noqa: PLC0415
+
+        try:
+            weights = bundled_checkpoint(model)
+            masks = f"{method}-pruned real weights (installed checkpoint of {model})"
+        except NoWeights:
+            masks = f"uniform random masks (no installed weights for {model}; give --weights to prune real ones)"
     request = RunRequest(model=model, arch=arch, seq_len=seq_len, weights=weights, heads=heads, variables=parse_sets(set_))
     points = run_curve(request, levels, method, progress=progress_printer(quiet), jobs=check_jobs(jobs))
     schemes = list(dict.fromkeys(p.scheme for p in points))
-    table = Table(title=f"Chip TOPS/W (dense-equivalent) vs weight sparsity, {'pruned real weights' if weights else 'uniform random masks'}")
+    table = Table(title=f"Chip TOPS/W (dense-equivalent) vs weight sparsity; masks: {masks}")
     table.add_column("sparsity", justify="right")
     for scheme in schemes:
         table.add_column(Scheme(scheme).label, justify="right")
@@ -78,14 +88,14 @@ def sparsity_curve(
     for s in levels:
         row = {p.scheme: p for p in points if p.sparsity == s}
         for p in row.values():
-            rows.append([p.sparsity, str(p.scheme), p.tops_per_w_chip, p.tops_per_w_system, p.energy_chip_j, p.latency_s, p.tops, p.executed_macs])
+            rows.append([p.sparsity, str(p.scheme), p.tops_per_w_chip, p.tops_per_w_system, p.energy_chip_j, p.latency_s, p.tops, p.executed_macs, masks])
         gain = row[Scheme.CHIP].tops_per_w_chip / row[Scheme.DENSE].tops_per_w_chip
         table.add_row(f"{s:.0%}", *[f"{row[sc].tops_per_w_chip:.2f}" for sc in schemes], f"{gain:.2f}x")
-    Console(width=160).print(table)
-    header = ["sparsity", "scheme", "TOPS_per_W_chip", "TOPS_per_W_system", "energy_chip_J", "latency_s", "TOPS", "executed_macs"]
+    Console().print(table)
+    header = ["sparsity", "scheme", "TOPS_per_W_chip", "TOPS_per_W_system", "energy_chip_J", "latency_s", "TOPS", "executed_macs", "masks"]
     with OutputBatch() as files:
         files.text(out, table_csv(header, rows))
-        files.figure(plot, sparsity_curve_figure(points, f"{request.model or weights}: energy efficiency vs weight sparsity"))
+        files.figure(plot, sparsity_curve_figure(points, f"{model or weights}: energy efficiency vs weight sparsity", masks=masks))
     typer.echo(f"wrote {out} and {plot}")
 
 
@@ -127,7 +137,7 @@ def attention(
     model_rows = {c.config: c for c in costs if c.layer is None}
     full = model_rows["LAR"]
     table = Table(title=f"Attention of {prepared.shape.name} at {seq_len} tokens: LAR engine mechanisms (whole model)")
-    for col in ["configuration", "attention MACs", "K/V CIM writes", "energy", "latency", "LAR saves (energy)", "LAR saves (latency)"]:
+    for col in ["configuration", "attention MACs", "K/V CIM writes", "energy", "latency", "LAR gain, energy", "LAR gain, latency"]:
         table.add_column(col, justify="right" if col != "configuration" else "left")
     for name, c in model_rows.items():
         table.add_row(
@@ -136,11 +146,13 @@ def attention(
             f"{c.kv_writes:.4g}",
             si(c.energy_j, "J"),
             si(c.latency_s, "s"),
-            f"{c.energy_j / full.energy_j:.2f}x" if name != "LAR" else "-",
-            f"{c.latency_s / full.latency_s:.2f}x" if name != "LAR" else "-",
+            "-" if name == "LAR" else lar_gain(c.energy_j, full.energy_j),
+            "-" if name == "LAR" else lar_gain(c.latency_s, full.latency_s),
         )
-    console = Console(width=160)
+    console = Console()
     console.print(table)
+    console.print("LAR gain = the configuration's cost / the LAR's cost: above 1x the LAR saves, below 1x it costs "
+                  "(marked 'LAR costs').", highlight=False, markup=False)
     layers = sorted({c.layer for c in costs if c.layer is not None})
     per_layer = Table(title="Per layer: attention energy (and MACs) by configuration")
     per_layer.add_column("layer")
@@ -155,6 +167,15 @@ def attention(
         files.text(out, table_csv(["configuration", "layer", "attention_macs", "kv_cim_writes", "energy_J", "latency_s"], rows))
         files.figure(hist, span_histogram_figure(prepared.spans))
     typer.echo(f"wrote {out} and {hist}")
+
+
+def lar_gain(other: float, lar: float) -> str:
+    """A configuration's cost over the LAR's, named so that > 1 is good: "1.52x" (the LAR saves) or
+    "0.89x (LAR costs)" (the LAR pays 1 / 0.89 = 1.12x more)."""
+    if not lar:
+        return "-"
+    ratio = other / lar
+    return f"{ratio:.2f}x" if ratio >= 1 else f"{ratio:.2f}x (LAR costs)"
 
 
 def compare(
@@ -188,13 +209,11 @@ def compare(
                               profile=profile, masks=masks, spans=spans, arch=arch, only=only, generate=generate, chips=chips,
                               partition=partition, d2d=d2d, out=out, jobs=jobs, quiet=quiet)
     from rich.console import Console  # noqa: PLC0415
-    from rich.table import Table  # noqa: PLC0415
 
     from sparsecim.files import OutputBatch, check_output_file  # noqa: PLC0415
     from sparsecim.mapping.workers import own_process  # noqa: PLC0415
     from sparsecim.report.files import dicts_csv  # noqa: PLC0415
     from sparsecim.report.plots import compare_figure  # noqa: PLC0415
-    from sparsecim.report.tables import si  # noqa: PLC0415
     from sparsecim.request import RunRequest, SparsitySource  # noqa: PLC0415
     from sparsecim.studies.compare import Design, default_designs, outcome_row, run_compare  # noqa: PLC0415
 
@@ -216,32 +235,86 @@ def compare(
         sparsity=SparsitySource(prune=prune, masks=masks, profile=profile, density=density), spans=spans,
     )
     outcomes = run_compare(request, designs, progress=progress_printer(quiet), jobs=check_jobs(jobs))
-    tokens = seq_len * batch
-    rows = [outcome_row(o, tokens) for o in outcomes]
-    table = Table(title=f"{model or weights}, {seq_len} tokens x {batch}: raw numbers; '@28nm' scaled with hwcomponents' technology factors")
-    for col in ["design", "node", "energy/token", "latency", "TOPS", "TOPS/W", "TOPS/W @28nm", "area mm2", "area @28nm", "note"]:
-        table.add_column(col, justify="left" if col in ("design", "note") else "right")
-    for o, r in zip(outcomes, rows):
-        if o.result is None:
-            table.add_row(r["design"], f"{r['tech_nm']} nm" if r["tech_nm"] else "?", *["-"] * 7, f"not run: {r['error'][:70]}")
-            continue
-        table.add_row(
-            r["design"],
-            f"{r['tech_nm']} nm" if r["tech_nm"] else "?",
-            si(r["energy_per_token_J"], "J"),
-            si(r["latency_s"], "s"),
-            f"{r['TOPS']:.3g}",
-            f"{r['TOPS_per_W_chip']:.3g}",
-            f"{r['TOPS_per_W_chip_at_28nm']:.3g}" if "TOPS_per_W_chip_at_28nm" in r else "-",
-            f"{r['area_mm2']:.3g}" if r["area_mm2"] else "-",
-            f"{r['area_mm2_at_28nm']:.3g}" if r.get("area_mm2_at_28nm") else "-",
-            (o.design.note + ("; " + "; ".join(n[:60] for n in o.result.notes if "excluded" in n or "unavailable" in n) if o.result.notes else ""))[:90],
-        )
-    Console(width=200).print(table)
+    rows = [outcome_row(o, seq_len * batch) for o in outcomes]
+    console = Console()  # the terminal's width: the table keeps the columns that matter, the CSV has all
+    console.print(compare_table(rows, f"{model or weights}, {seq_len} tokens x {batch}", wide=console.width >= 120))
+    for line in compare_footnotes(outcomes, rows):
+        console.print(line, highlight=False, markup=False)
     with OutputBatch() as files:
         files.text(out, json.dumps(rows, indent=2) if out.suffix.lower() == ".json" else dicts_csv(rows))
-        files.figure(plot, compare_figure(rows, f"{model or weights}: designs compared on one workload"), dpi=110)
+        files.figure(plot, compare_figure(rows, f"{model or weights}, {seq_len} tokens x {batch}: designs compared on one workload"), dpi=110)
     typer.echo(f"wrote {out} and {plot}")
+
+
+BOUND_SHORT = {"compute": "compute", "on-chip bandwidth": "on-chip", "off-chip bandwidth": "off-chip"}
+
+
+def compare_table(rows: list[dict], title: str, wide: bool = False):
+    """The compare table: per token energy (chip; system where off-chip memory is modelled), latency and
+    what bounds it, TOPS/W; with `wide`, also the node, 28 nm-scaled efficiency and area."""
+    from rich import box  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from sparsecim.report.tables import si  # noqa: PLC0415
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, title_justify="left")
+    columns = ["design", "scope", "chip/tok", "sys/tok", "latency", "bound", "TOPS/W"]
+    if wide:
+        columns += ["bound share", "node", "TOPS/W @28nm", "area mm2"]
+    for col in columns:
+        table.add_column(col, justify="left" if col in ("design", "scope", "bound") else "right", overflow="fold")
+    for r in rows:
+        if "latency_s" not in r:
+            cells = [r["design"], r.get("scope") or "-", "not run (below)"] + [""] * (len(columns) - 3)
+            table.add_row(*cells)
+            continue
+        cells = [
+            r["design"],
+            r["scope"] or "?",
+            si(r["chip_J_per_token"], "J"),
+            "-" if r["system_J_per_token"] is None else si(r["system_J_per_token"], "J"),
+            si(r["latency_s"], "s"),
+            BOUND_SHORT.get(r["bottleneck"], "?"),
+            f"{r['TOPS_per_W_chip']:.3g}",
+        ]
+        if wide:
+            cells += [
+                f"{r['bottleneck_share']:.0%}" if r["bottleneck"] else "?",
+                f"{r['tech_nm']:g} nm" if r["tech_nm"] else "?",
+                "-" if r["TOPS_per_W_chip_at_28nm"] is None else f"{r['TOPS_per_W_chip_at_28nm']:.3g}",
+                "-" if r["area_mm2"] is None else f"{r['area_mm2']:.3g}",
+            ]
+        table.add_row(*cells)
+    return table
+
+
+def compare_footnotes(outcomes, rows: list[dict]) -> list[str]:
+    """Lines under the compare table: what the columns mean and, per design, what a reader must know."""
+    lines = [
+        "chip/tok: on-chip energy per token; sys/tok: plus off-chip memory (if modelled)",
+        "scope: system = chip + off-chip memory; chip = on-chip memories only;",
+        "  macro = the compute array alone ('-': not modelled, not 0)",
+        "bound: what sets most of the latency: compute, on-chip or off-chip bandwidth",
+        "TOPS/W: dense-equivalent ops per J of on-chip energy (raw node)",
+    ]
+    spans = {r.get("spans") for r in rows if r.get("spans")}
+    for source in sorted(spans):
+        lines.append(f"spans of the chip designs: {source}")
+    for o, r in zip(outcomes, rows):
+        remarks = []
+        if o.error:
+            remarks.append(f"not run: {o.error}")
+        elif o.result is not None:
+            if not r.get("runs_softmax"):
+                remarks.append("ran without softmax (no softmax path)")
+            if r.get("area_mm2") is None:
+                remarks.append("area unavailable")
+            if r.get("tech_nm") is None:
+                remarks.append("node unknown (no 28 nm scaling)")
+        if remarks:
+            lines.append(f"{r['design']}: " + "; ".join(remarks))
+    lines.append("every column and the full notes: the CSV/JSON")
+    return lines
 
 
 def validate(

@@ -3,6 +3,8 @@ caller's matplotlib setup is left alone). Files are written by the caller throug
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
@@ -14,89 +16,216 @@ from sparsecim.studies.sweep.spec import ParetoSpec
 from sparsecim.studies.validate import PERIPHERY_FRACTION, ValidationReport
 
 
-def sparsity_curve_figure(points: list[CurvePoint], title: str) -> Figure:
-    """TOPS/W (chip) vs weight sparsity, one line per scheme."""
-    fig = Figure(figsize=(7, 4.5))
+SCHEME_STYLE = {  # distinct colour, line and marker per scheme: a line hidden under another still shows
+    Scheme.CHIP: dict(color="tab:red", linestyle="-", marker="o", zorder=4),
+    Scheme.DENSE: dict(color="black", linestyle="--", marker="s", markerfacecolor="none", zorder=5),
+    Scheme.BLOCK_SKIP: dict(color="tab:blue", linestyle="-", marker="^", zorder=3, linewidth=3, alpha=0.6),
+    Scheme.IDEAL: dict(color="tab:green", linestyle=":", marker="D", zorder=2),
+}
+
+
+def sparsity_curve_figure(points: list[CurvePoint], title: str, masks: str = "") -> Figure:
+    """TOPS/W (chip) vs weight sparsity, one line per scheme (each drawn so that none hides another;
+    where two coincide, the legend says so). `masks` says where the masks come from."""
+    fig = Figure(figsize=(7.5, 4.8))
     ax = fig.subplots()
-    for scheme in dict.fromkeys(p.scheme for p in points):
-        xs = [100 * p.sparsity for p in points if p.scheme == scheme]
-        ys = [p.tops_per_w_chip for p in points if p.scheme == scheme]
-        ax.plot(xs, ys, marker="o", label=Scheme(scheme).label)
+    schemes = list(dict.fromkeys(p.scheme for p in points))
+    curves = {sc: [p for p in points if p.scheme == sc] for sc in schemes}
+    for scheme in schemes:
+        xs = [100 * p.sparsity for p in curves[scheme]]
+        ys = [p.tops_per_w_chip for p in curves[scheme]]
+        label = Scheme(scheme).label
+        same = [Scheme(o).label for o in schemes if o != scheme and _same_curve(curves[scheme], curves[o])]
+        if same:
+            label += f" (= {', '.join(same)})"
+        ax.plot(xs, ys, label=label, **SCHEME_STYLE.get(Scheme(scheme), {}))
     ax.set_xlabel("weight sparsity (%)")
     ax.set_ylabel("energy efficiency, chip (dense-equivalent TOPS/W)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
+    if masks:
+        ax.text(0.01, 0.99, f"masks: {masks}", transform=ax.transAxes, va="top", ha="left", fontsize=8,
+                bbox=dict(facecolor="white", edgecolor="0.7", alpha=0.9))
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8, loc="center left")
     fig.tight_layout()
     return fig
 
 
+def _same_curve(a: list[CurvePoint], b: list[CurvePoint], rel: float = 0.005) -> bool:
+    return len(a) == len(b) and all(abs(p.tops_per_w_chip - q.tops_per_w_chip) <= rel * max(p.tops_per_w_chip, 1e-30) for p, q in zip(a, b))
+
+
 def span_histogram_figure(profile: SpanProfile) -> Figure:
-    """Histogram of measured windows (local heads) with the global heads as a separate bar."""
+    """Histogram of measured windows (local heads) with the global heads as a separate bar, and the
+    window of every head of every layer (global heads in red, as in the histogram)."""
+    from matplotlib.colors import ListedColormap  # noqa: PLC0415
+    from matplotlib.patches import Patch  # noqa: PLC0415
+
     L = profile.seq_len or max((h.window or 0 for layer in profile.layers for h in layer), default=1) + 1
     local = [h.window for layer in profile.layers for h in layer if not h.is_global]
     n_global = sum(h.is_global for layer in profile.layers for h in layer)
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(10.5, 4.2))
     ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     bins = np.arange(0, L + 8, 8)
     ax.hist(local, bins=bins, color="tab:blue", edgecolor="white", label=f"local heads ({len(local)})")
     ax.bar([L + 4], [n_global], width=8, color="tab:red", label=f"global heads ({n_global})")
     ax.set_xlabel(f"window w (|i-j| <= w), global at the right; L = {L}")
     ax.set_ylabel("heads")
-    ax.set_title(f"{profile.model}: per-head spans at mass {profile.mass}")
-    ax.legend()
-    grid = np.array([[np.nan if h.is_global else h.window for h in layer] for layer in profile.layers], dtype=float)
-    im = ax2.imshow(grid, cmap="viridis", aspect="auto", vmin=0, vmax=L)
+    ax.set_title(f"{profile.model}: per-head spans" + (f" at mass {profile.mass}" if profile.mass else ""), fontsize=10)
+    ax.legend(fontsize=8)
+    windows = np.array([[np.nan if h.is_global else h.window for h in layer] for layer in profile.layers], dtype=float)
+    im = ax2.imshow(windows, cmap="viridis", aspect="auto", vmin=0, vmax=L, interpolation="nearest")
+    globals_ = np.array([[1.0 if h.is_global else np.nan for h in layer] for layer in profile.layers])
+    ax2.imshow(globals_, cmap=ListedColormap(["tab:red"]), aspect="auto", vmin=0, vmax=1, interpolation="nearest")
     ax2.set_xlabel("head")
     ax2.set_ylabel("layer")
-    ax2.set_title("window per head (white: global)")
-    fig.colorbar(im, ax=ax2)
+    ax2.set_title("window per head", fontsize=10)
+    if n_global:
+        ax2.legend([Patch(color="tab:red")], ["global head (every key)"], fontsize=7, loc="upper center",
+                   bbox_to_anchor=(0.5, -0.14), frameon=False)
+    fig.colorbar(im, ax=ax2, label="window w (tokens)")
     fig.tight_layout()
     return fig
 
 
-def compare_figure(rows: list[dict], title: str) -> Figure:
-    """Four panels (energy per token, TOPS/W, latency, area; raw and 28 nm-scaled where known) and a
-    stacked energy breakdown by component."""
-    ok = [r for r in rows if "energy_system_J" in r]
+BOUND_COLORS = {"compute": "tab:green", "on-chip bandwidth": "tab:orange", "off-chip bandwidth": "tab:purple"}
+_TOTAL_COLUMNS = ("energy_system_J", "energy_chip_J", "energy_chip_J_at_28nm")
+
+
+def _value_axis(ax, values: list[float]) -> None:
+    """Log scale only when the values span more than a decade (bars carry their values either way)."""
+    finite = [v for v in values if v]
+    if finite and max(finite) / min(finite) > 10:
+        ax.set_yscale("log")
+        ax.set_ylim(min(finite) / 3, max(finite) * 4)
+    else:
+        ax.set_ylim(0, max(finite, default=1) * 1.18)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def _label_bars(ax, bars, values, fmt) -> None:
+    for bar, value in zip(bars, values):
+        if value is None:
+            continue
+        ax.annotate(fmt(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()), xytext=(0, 2), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=6.5, rotation=90 if len(values) > 6 else 0)
+
+
+def _missing(ax, xs, values, text="n/a") -> None:
+    """Mark missing values at their bar positions (missing, not 0)."""
+    bottom = ax.get_ylim()[0]
+    for x, value in zip(xs, values):
+        if value is None:
+            ax.annotate(text, (x, bottom), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom", fontsize=7, color="0.4",
+                        rotation=90)
+
+
+def _si(value: float, unit: str) -> str:
+    for factor, prefix in ((1e-12, "p"), (1e-9, "n"), (1e-6, "u"), (1e-3, "m"), (1, ""), (1e3, "k")):
+        if abs(value) < factor * 1000:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def _paired_panel(ax, x, ok, left, right, labels, fmt, title) -> None:
+    """Two bars per design (e.g. raw and 28 nm-scaled), values on the bars, missing ones marked."""
+    a = [r.get(left) for r in ok]
+    b = [r.get(right) for r in ok]
+    _value_axis(ax, [v for v in a + b if v is not None])
+    bars = ax.bar(x - 0.2, [v or 0 for v in a], width=0.4, color="tab:blue", label=labels[0])
+    _label_bars(ax, bars, a, fmt)
+    bars = ax.bar(x + 0.2, [v or 0 for v in b], width=0.4, color="tab:cyan", label=labels[1])
+    _label_bars(ax, bars, b, fmt)
+    _missing(ax, x - 0.2, a)
+    _missing(ax, x + 0.2, b)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper left")
+
+
+def compare_figure(rows: list[dict], title: str, top_components: int = 8) -> Figure:
+    """Energy per token (chip, and system where off-chip memory is modelled), TOPS/W (raw and 28 nm),
+    latency coloured by what bounds it, area (raw and 28 nm; missing marked), the energy breakdown
+    (the largest components, the rest as "other", legend beside the bars) and what each design ran."""
+    ok = [r for r in rows if r.get("latency_s") is not None]
     names = [r["design"] for r in ok]
     x = np.arange(len(ok))
-    fig = Figure(figsize=(18, 9))
-    axes = fig.subplots(2, 3)
-    panels = [
-        ("energy per token (J, system)", "energy_per_token_J", None),
-        ("TOPS/W (chip, dense-equivalent)", "TOPS_per_W_chip", "TOPS_per_W_chip_at_28nm"),
-        ("latency (s)", "latency_s", None),
-        ("area (mm2, modelled)", "area_mm2", "area_mm2_at_28nm"),
-    ]
-    for ax, (label, key, scaled) in zip(axes.flat, panels):
-        raw = [r.get(key) or 0 for r in ok]
-        ax.bar(x - (0.2 if scaled else 0), raw, width=0.4 if scaled else 0.6, label="raw")
-        if scaled:
-            ax.bar(x + 0.2, [r.get(scaled) or 0 for r in ok], width=0.4, label="scaled to 28 nm")
-            ax.legend(fontsize=8)
-        ax.set_title(label)
-        ax.set_yscale("log")
+    fig = Figure(figsize=(20, 10.5))
+    grid = fig.add_gridspec(2, 4, height_ratios=[1, 1])
+    panels = [fig.add_subplot(grid[0, i]) for i in range(4)]
+
+    _paired_panel(panels[0], x, ok, "chip_J_per_token", "system_J_per_token", ("chip (on-chip)", "system (+ off-chip memory)"),
+                  lambda v: _si(v, "J"), "energy per token (J)")
+    _paired_panel(panels[1], x, ok, "TOPS_per_W_chip", "TOPS_per_W_chip_at_28nm", ("raw", "scaled to 28 nm"),
+                  lambda v: f"{v:.3g}", "TOPS/W (chip energy, dense-equivalent ops)")
+
+    ax = panels[2]
+    latency = [r["latency_s"] for r in ok]
+    _value_axis(ax, latency)
+    bars = ax.bar(x, latency, width=0.6, color=[BOUND_COLORS.get(r.get("bottleneck"), "0.6") for r in ok])
+    _label_bars(ax, bars, latency, lambda v: _si(v, "s"))
+    ax.set_title("latency (s), colour: what bounds it", fontsize=10)
+    from matplotlib.patches import Patch  # noqa: PLC0415
+
+    ax.legend([Patch(color=c) for c in BOUND_COLORS.values()], list(BOUND_COLORS), fontsize=7, loc="upper left")
+
+    _paired_panel(panels[3], x, ok, "area_mm2", "area_mm2_at_28nm", ("raw", "scaled to 28 nm"), lambda v: f"{v:.3g}",
+                  "area (mm2, modelled components)")
+    for ax in panels:
         ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
-    totals = ("energy_system_J", "energy_chip_J", "energy_per_token_J", "energy_chip_J_at_28nm")
-    comps = sorted({k[len("energy_") : -2] for r in ok for k in r if k.startswith("energy_") and k.endswith("_J") and k not in totals})
-    ax = axes.flat[4]
-    bottom = np.zeros(len(ok))
+
+    # Energy breakdown: share of each design's modelled energy; the largest components by name, the rest "other".
+    ax = fig.add_subplot(grid[1, 0:2])
+    comps = sorted({k[len("energy_"):-2] for r in ok for k in r if k.startswith("energy_") and k.endswith("_J") and k not in _TOTAL_COLUMNS})
+    shares = {}
     for comp in comps:
-        values = np.array([r.get(f"energy_{comp}_J", 0.0) / r["energy_system_J"] if r["energy_system_J"] else 0 for r in ok])
-        if values.max() < 0.01:
-            continue
-        ax.bar(x, values, bottom=bottom, label=comp)
-        bottom += values
-    ax.set_title("energy breakdown (share of system energy)")
+        shares[comp] = np.array([(r.get(f"energy_{comp}_J") or 0.0) / _modelled(r, comps) for r in ok])
+    ranked = sorted(comps, key=lambda c: -shares[c].max())
+    named = [c for c in ranked[:top_components] if shares[c].max() >= 0.03]
+    palette = list(colormaps["tab10"].colors)
+    palette = [c for i, c in enumerate(palette) if i != 7]  # tab10's grey is "other"
+    bottom = np.zeros(len(ok))
+    handles = []
+    for i, comp in enumerate(named):
+        handles.append(ax.bar(x, shares[comp], bottom=bottom, color=palette[i % len(palette)], width=0.7, label=comp))
+        bottom += shares[comp]
+    other = 1.0 - bottom if len(ok) else bottom
+    handles.append(ax.bar(x, other, bottom=bottom, color="0.75", width=0.7, label=f"other ({len(comps) - len(named)} components)"))
+    ax.set_ylim(0, 1.0)
+    ax.set_ylabel("share of the design's modelled energy")
+    ax.set_title("energy breakdown by component (chip and, where modelled, off-chip memory)", fontsize=10)
     ax.set_xticks(x, names, rotation=60, ha="right", fontsize=7)
-    ax.legend(fontsize=6, ncol=2)
-    axes.flat[5].axis("off")
-    failed = [f"{r['design']}: {r['error'][:80]}" for r in rows if r.get("error")]
-    axes.flat[5].text(0, 1, "not run:\n" + "\n".join(failed) if failed else "all designs ran", va="top", fontsize=7, wrap=True)
+    legend_ax = fig.add_subplot(grid[1, 2])
+    legend_ax.axis("off")
+    legend_ax.legend(handles[::-1], [h.get_label() for h in handles][::-1], loc="upper left", fontsize=8, title="component", frameon=False)
+
+    status = fig.add_subplot(grid[1, 3])
+    status.axis("off")
+    status.text(0, 1, "\n".join(_status_lines(rows)), va="top", ha="left", fontsize=7, family="monospace")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _modelled(row: dict, comps: list[str]) -> float:
+    total = sum(row.get(f"energy_{c}_J") or 0.0 for c in comps)
+    return total or 1.0
+
+
+def _status_lines(rows: list[dict]) -> list[str]:
+    """Per design: scope, what it ran, what is missing (honest per design, never "all ran")."""
+    lines = ["design               scope   softmax  area  node", ""]
+    for r in rows:
+        if r.get("latency_s") is None:
+            lines.append(f"{r['design'][:20]:<20} not run: {r.get('error', '')[:60]}")
+            continue
+        lines.append(
+            f"{r['design'][:20]:<20} {r.get('scope') or '?':<7} {'ran' if r.get('runs_softmax') else 'NO':<8} "
+            f"{'yes' if r.get('area_mm2') is not None else 'n/a':<5} {('%g nm' % r['tech_nm']) if r.get('tech_nm') else '?'}"
+        )
+    spans = sorted({r["spans"] for r in rows if r.get("spans")})
+    lines += ["", "spans (chip designs):"] + [f"  {part}" for s in spans for part in textwrap.wrap(s, 48)]
+    lines += ["", "system energy only where off-chip", "memory is modelled (scope system);", "n/a = missing, not zero"]
+    return lines
 
 
 def validation_figures(report: ValidationReport) -> dict[str, Figure]:
