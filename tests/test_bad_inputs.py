@@ -264,11 +264,20 @@ def test_bad_option(case, work, no_mapping, capsys):
     assert listing(work) == before
 
 
+JOBS_COMMANDS = {
+    "run": ["run", "--weights", "model.safetensors", *TINY_RUN],
+    "sweep": ["sweep", "sweep.yaml", "--quiet"],
+    "sparsity-curve": ["sparsity-curve", "--weights", "model.safetensors", "--seq-len", "8", "--sparsities", "0.5", "--quiet"],
+}
+
+
+@pytest.mark.parametrize("command", list(JOBS_COMMANDS))
 @pytest.mark.parametrize("value", ["abc", "0", "-3", "2.5", "1e3"])
-def test_sparsecim_jobs_environment(value, work, no_mapping, monkeypatch, capsys):
+def test_sparsecim_jobs_environment(value, command, work, no_mapping, monkeypatch, capsys):
     monkeypatch.setenv("SPARSECIM_JOBS", value)
+    (work / "sweep.yaml").write_text("name: s\nfixed: {model: bert-base, seq_len: 8}\naxes: {density: [0.5]}\noutput: out\n")
     before = listing(work)
-    code, _, err = cli(capsys, "run", "--weights", "model.safetensors", *TINY_RUN)
+    code, _, err = cli(capsys, *JOBS_COMMANDS[command])
     assert_one_line(code, err, "SPARSECIM_JOBS", value)
     assert listing(work) == before
 

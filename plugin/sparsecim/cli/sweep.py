@@ -21,7 +21,7 @@ def sweep_command(
     """Sweep spec variables, sparsity, spans and workloads (grid or random) into one table and a Pareto
     plot; resumes an interrupted sweep; local processes or Dask."""
     from sparsecim.files import OutputBatch  # noqa: PLC0415 - cli/: heavy imports at use (start-up time)
-    from sparsecim.mapping.workers import own_process, parse_jobs  # noqa: PLC0415
+    from sparsecim.mapping.workers import default_jobs, own_process, parse_jobs  # noqa: PLC0415
     from sparsecim.report.plots import pareto_figure  # noqa: PLC0415
     from sparsecim.studies.sweep.execute import run_sweep  # noqa: PLC0415
     from sparsecim.studies.sweep.spec import load_sweep  # noqa: PLC0415
@@ -29,6 +29,8 @@ def sweep_command(
     own_process()
     if workers is not None:
         workers = parse_jobs(workers, "--workers")
+    else:
+        default_jobs()  # a bad SPARSECIM_JOBS is an input error now, before the output folder exists
     if scheduler is not None and not scheduler.strip():
         raise InputError("--scheduler needs an address such as tcp://host:8786")
     spec = load_sweep(spec_path)
