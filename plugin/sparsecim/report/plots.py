@@ -231,7 +231,7 @@ def _status_lines(rows: list[dict]) -> list[str]:
 def validation_figures(report: ValidationReport) -> dict[str, Figure]:
     """The power-curve and area figures of the validation report, by file name."""
     by_key = {c.key: c for c in report.checks}
-    fig = Figure(figsize=(7.5, 4.2))
+    fig = Figure(figsize=(7.5, 4.6))
     ax = fig.subplots()
     fit = report.power_fit
     if fit is not None:
@@ -247,33 +247,54 @@ def validation_figures(report: ValidationReport) -> dict[str, Figure]:
         right.set_ylabel("TOPS/W (dense-equivalent, chip)", color="tab:blue")
     lines = ax.get_legend_handles_labels()
     more = right.get_legend_handles_labels()
-    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper left")
+    ax.legend(lines[0] + more[0], lines[1] + more[1], fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3,
+              frameon=False)  # below the axes: nothing of either curve hidden
     ax.grid(alpha=0.3)
     fig.tight_layout()
 
-    area = Figure(figsize=(7.5, 4.2))
-    ax = area.subplots()
-    items = sorted(report.area_m2.items(), key=lambda kv: -kv[1])
-    colors = _component_colors([name for name, _ in items])
-    modelled = sum(v for _, v in items) * 1e6
+    return {"validation_power_curve.png": fig, "validation_area.png": _area_figure(report.area_m2, by_key.get("spec_table.die_area"))}
+
+
+def _area_figure(area_m2: dict, die, named: int = 8) -> Figure:
+    """Modelled die (the largest components by name, the rest as one "other", the assumed periphery
+    hatched) beside the published die (black: no component uses black), totals on the bars."""
+    fig = Figure(figsize=(8.5, 4.6))
+    ax = fig.subplots()
+    items = sorted(area_m2.items(), key=lambda kv: -kv[1])
+    shown, rest = items[:named], items[named:]
+    colors = _component_colors([name for name, _ in shown])
+    components = sum(v for _, v in items) * 1e6
     bottom = 0.0
-    for name, value in items:
-        ax.bar(["modelled"], [value * 1e6], bottom=bottom, label=name, color=colors[name])
+    for name, value in shown:
+        ax.bar(["modelled die"], [value * 1e6], bottom=bottom, label=f"{name} ({value * 1e6:.3f})", color=colors[name], width=0.55)
         bottom += value * 1e6
-    ax.bar(["modelled"], [modelled * PERIPHERY_FRACTION / (1 - PERIPHERY_FRACTION)], bottom=bottom, label="periphery (assumed)",
-           color="white", edgecolor="gray", hatch="//")
-    die = by_key.get("spec_table.die_area")
-    if die:
-        ax.bar(["published die"], [die.published], color="black")
-    ax.set_ylabel("mm2")
-    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
-    area.tight_layout()
-    return {"validation_power_curve.png": fig, "validation_area.png": area}
+    if rest:
+        other = sum(v for _, v in rest) * 1e6
+        ax.bar(["modelled die"], [other], bottom=bottom, label=f"other, {len(rest)} components ({other:.3f})", color="0.7", width=0.55)
+        bottom += other
+    periphery = components * PERIPHERY_FRACTION / (1 - PERIPHERY_FRACTION)
+    ax.bar(["modelled die"], [periphery], bottom=bottom, label=f"periphery, assumed {PERIPHERY_FRACTION:.0%} ({periphery:.3f})",
+           color="white", edgecolor="0.3", hatch="//", width=0.55)
+    top = bottom + periphery
+    ax.annotate(f"{top:.2f} mm2\n(components {components:.2f})", ("modelled die", top), xytext=(0, 3), textcoords="offset points",
+                ha="center", va="bottom", fontsize=8)
+    if die is not None:
+        ax.bar(["published die"], [die.published], color="black", width=0.55, label=f"published die ({die.published} mm2)")
+        ax.annotate(f"{die.published} mm2", ("published die", die.published), xytext=(0, 3), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=8)
+        top = max(top, die.published)
+    ax.set_ylim(0, top * 1.18)
+    ax.set_ylabel("area (mm2)")
+    ax.set_title("die area: modelled components + assumed periphery vs published", fontsize=10)
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left", title="mm2", title_fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def _component_colors(names: list[str]) -> dict:
-    """A distinct colour per component (tab20, then tab20b), never black (kept for published values)."""
-    palette = list(colormaps["tab20"].colors) + list(colormaps["tab20b"].colors)
+    """A distinct colour per component: tab10 without its grey (kept for "other"), then the dark
+    tab20b hues; never black (published values) or white (the assumed periphery)."""
+    palette = [c for i, c in enumerate(colormaps["tab10"].colors) if i != 7] + list(colormaps["tab20b"].colors)[::4]
     return {name: palette[i % len(palette)] for i, name in enumerate(names)}
 
 
