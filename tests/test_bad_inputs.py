@@ -639,3 +639,24 @@ def test_late_failure_of_the_second_file_leaves_neither(tmp_path, monkeypatch):
             files.figure(tmp_path / "compare.png", fig)
     plt.close(fig)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_profile_matrix_outside_the_layers_allocates_nothing(tmp_path):
+    """A hand-written profile may list a matrix outside the layers (an embedding) of up to 2^31 weights:
+    it is data, and no mask of its shape is drawn (only layer matrices are checked and mapped)."""
+    import tracemalloc
+
+    from sparsecim.sparsity.packing import PackingRules
+    from sparsecim.sparsity.sources import from_profile_file
+    from sparsecim.workload.shapes import TransformerShape
+
+    path = tmp_path / "p.yaml"
+    path.write_text("version: 1\nmodel: m\nmatrices:\n"
+                    "- {name: emb, shape: [40000, 50000], density: 0.5, source: 'statistical:0.5'}\n"
+                    "- {name: q, layer: 0, role: q, shape: [64, 64], density: 0.5, source: 'statistical:0.5'}\n")
+    tracemalloc.start()
+    profile = from_profile_file(path, TransformerShape("tiny", 1, 64, 2, 32, 128), PackingRules())
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50e6, peak
+    assert profile.get(0, "q").packing is not None

@@ -132,7 +132,9 @@ def from_profile_file(path: str | Path, shape: TransformerShape, rules: PackingR
     matrices = []
     repacked = profile.packing_rules != rules
     for m in profile.matrices:
-        if m.packing is None or repacked:
+        # matrices outside the layers (embeddings) are not mapped: no mask is drawn for them (their shape
+        # is bounded by the schema only, up to 2^31 weights)
+        if (m.packing is None or repacked) and m.layer is not None and m.role is not None:
             mask = uniform_random_mask(m.shape, m.density, rng)
             m = MatrixSparsity(m.name, m.layer, m.role, m.shape, np.count_nonzero(mask) / mask.size, m.source, analyze_mask(mask, rules))
         matrices.append(m)
