@@ -246,6 +246,11 @@ OPTION_CASES = {
     "--batch 0": (["run", "--weights", "model.safetensors", "--batch", "0", "--quiet"], "batch"),
     "--set without =": (["run", "--weights", "model.safetensors", "--set", "voltage", *TINY_RUN], "name=value"),
     "--set unknown variable": (["run", "--weights", "model.safetensors", "--set", "no_such_var=1", *TINY_RUN], "no_such_var"),
+    "--set n_cores=0": (["run", "--weights", "model.safetensors", "--set", "n_cores=0", *TINY_RUN], "n_cores"),
+    "--set n_cores=1.5": (["run", "--weights", "model.safetensors", "--set", "n_cores=1.5", *TINY_RUN], "n_cores"),
+    "--set butterfly_enabled=3": (["run", "--weights", "model.safetensors", "--set", "butterfly_enabled=3", *TINY_RUN], "butterfly_enabled"),
+    "--set offchip_pj_per_bit=-1": (["run", "--weights", "model.safetensors", "--set", "offchip_pj_per_bit=-1", *TINY_RUN], "offchip_pj_per_bit"),
+    "--set voltage=1e400": (["run", "--weights", "model.safetensors", "--set", "voltage=1e400", *TINY_RUN], "voltage"),
 }
 
 

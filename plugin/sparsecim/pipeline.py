@@ -70,6 +70,22 @@ def measure_default_spans(shape: TransformerShape, weights: str | Path | None, s
     return measure_spans(str(model_file), None, seq_len=seq_len, mass=mass, n_heads=shape.n_heads)
 
 
+def check_shipped_value(arch_name: str, name: str, value, default) -> None:
+    """A variable of a spec sparsecim ships takes the kind of its default: True/False for a switch, a
+    whole number >= 1 for a count, a non-negative number (or the name inf) for a quantity. Never text."""
+    quantity = isinstance(default, float)
+    if isinstance(value, str) and not (quantity and value == "inf"):
+        raise InputError(f"spec variable {name}: {value[:40]!r} is not a number or a boolean ({arch_name} takes no text)")
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise InputError(f"spec variable {name} of {arch_name} is a switch: True or False, got {value!r}")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) or value < 1:
+            raise InputError(f"spec variable {name} of {arch_name} is a count: a whole number >= 1, got {value!r}")
+    elif quantity and value != "inf" and (isinstance(value, bool) or not value >= 0):
+        raise InputError(f"spec variable {name} of {arch_name} is a quantity: a number >= 0 (or inf), got {value!r}")
+
+
 def prepare(request: RunRequest) -> Prepared:
     """Validate and resolve everything that does not need the mapper."""
     arch_name, arch_path = find_arch(request.arch)
@@ -78,10 +94,10 @@ def prepare(request: RunRequest) -> Prepared:
     unknown = [k for k in variables if known and k not in known]
     if unknown:
         raise InputError(f"unknown spec variable {unknown[0]!r} for {arch_name}; known: {', '.join(known)}")
-    if arch_path in installed_archs().values():  # our specs take numbers and booleans: no user text reaches their template
-        text = next((k for k, v in variables.items() if isinstance(v, str)), None)
-        if text is not None:
-            raise InputError(f"spec variable {text}: {str(variables[text])[:40]!r} is not a number or a boolean ({arch_name} takes no text)")
+    if arch_path in installed_archs().values():  # our specs: no user text reaches their template
+        defaults = spec_values(arch_path)
+        for name, value in variables.items():
+            check_shipped_value(arch_name, name, value, defaults.get(name))
     variables = operating.resolve(arch_name, variables)
     shape = resolve_model(request.model, request.weights, request.heads)
     workload = build_workload(shape, request.seq_len, request.batch)
