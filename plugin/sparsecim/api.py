@@ -54,18 +54,9 @@ def run(
     >>> result = run("all-minilm-l6-v2", seq_len=128, density=0.25)   # doctest: +SKIP
     >>> result.summary()["TOPS_per_W_chip"]                          # doctest: +SKIP
     """
-    request = RunRequest(
-        model=model if (model is not None or weights is not None) else "bert-base",
-        arch=arch,
-        seq_len=seq_len,
-        batch=batch,
-        weights=weights,
-        heads=heads,
-        variables=dict(variables or {}),
-        sparsity=SparsitySource(prune=prune, masks=masks, profile=profile, density=density),
-        scheme=scheme,
-        spans=spans,
-        lar=lar or LarOptions(),
+    request = RunRequest.of_options(
+        model=model, weights=weights, prune=prune, masks=masks, profile=profile, density=density, arch=arch, seq_len=seq_len,
+        batch=batch, heads=heads, variables=dict(variables or {}), scheme=scheme, spans=spans, lar=lar or LarOptions(),
         baselines=baselines,
     )
     return run_request(request, use_cache, progress, jobs)

@@ -128,6 +128,14 @@ class RunRequest(Strict):
         """A validated copy with some fields changed."""
         return RunRequest(**{**{name: getattr(self, name) for name in type(self).model_fields}, **changes})
 
+    @classmethod
+    def of_options(cls, *, model=None, weights=None, prune=None, masks=None, profile=None, density=None,
+                   default_model: str = "bert-base", **fields) -> "RunRequest":
+        """The request of `run`'s options (CLI and API alike): a preset or a checkpoint (`default_model`
+        when neither is given), one weight-sparsity source, and the other fields as given."""
+        return cls(model=model if (model is not None or weights is not None) else default_model, weights=weights,
+                   sparsity=SparsitySource(prune=prune, masks=masks, profile=profile, density=density), **fields)
+
 
 def build_request(**fields) -> RunRequest:
     """A RunRequest from keyword values (unknown names and bad values are InputErrors)."""

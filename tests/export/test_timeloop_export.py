@@ -384,7 +384,7 @@ def _cli(*args, cwd):
     "args, message",
     [
         (["--out", "a_file", "--model", "all-minilm-l6-v2"], "is a file, not a folder"),
-        (["--out", "a_file/sub", "--model", "all-minilm-l6-v2"], "cannot create folder"),
+        (["--out", "a_file/sub", "--model", "all-minilm-l6-v2"], "a_file is a file, not a folder"),  # the parent named
         (["--out", "tl", "--model", "all-minilm-l6-v2", "--algorithm", "greedy"], "--algorithm"),
         (["--out", "tl", "--case", "bert-glue", "--density", "0.5"], "--case sets the model"),
         (["--out", "tl", "--model", "all-minilm-l6-v2", "--arch", "simba"], "Timeloop export knows the chip"),

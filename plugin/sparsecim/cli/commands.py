@@ -28,6 +28,7 @@ from sparsecim.cli.options import (
     check_jobs,
     parse_sets,
     progress_printer,
+    run_request,
 )
 from sparsecim.errors import InputError
 
@@ -69,37 +70,12 @@ def run(
     from sparsecim.mapping.workers import own_process  # noqa: PLC0415
     from sparsecim.pipeline import run as run_pipeline  # noqa: PLC0415
     from sparsecim.report.files import RESULT_SUFFIXES  # noqa: PLC0415
-    from sparsecim.request import RunRequest, SparsitySource  # noqa: PLC0415
 
     own_process()
     views = _views(detail, by)
     if out is not None:
         check_output_file(out, RESULT_SUFFIXES, "--out")
-    if case is not None:
-        from sparsecim.cases import case as published_case  # noqa: PLC0415
-
-        clashing = [flag for flag, value in (("--model", model), ("--prune", prune), ("--density", density), ("--profile", profile),
-                                             ("--masks", masks), ("--spans", spans)) if value is not None]
-        if clashing:
-            raise InputError(f"--case sets the model, sparsity and spans; drop {', '.join(clashing)}")
-        request = published_case(case).request(
-            weights=weights, heads=heads, arch=arch, batch=batch, variables=parse_sets(set_), baselines=bool(baselines)
-        )
-        result = run_pipeline(request, use_cache=not no_cache, progress=progress_printer(quiet), jobs=check_jobs(jobs))
-        _show(result, out, views, show_mapping)
-        return
-    request = RunRequest(
-        model=model if (model is not None or weights is not None) else "bert-base",
-        arch=arch,
-        seq_len=seq_len,
-        batch=batch,
-        weights=weights,
-        heads=heads,
-        variables=parse_sets(set_),
-        sparsity=SparsitySource(prune=prune, masks=masks, profile=profile, density=density),
-        spans=spans,
-        baselines=baselines is not False,
-    )
+    request = run_request(case, model, weights, heads, arch, seq_len, batch, set_, prune, density, profile, masks, spans, baselines)
     result = run_pipeline(request, use_cache=not no_cache, progress=progress_printer(quiet), jobs=check_jobs(jobs))
     _show(result, out, views, show_mapping)
 

@@ -18,36 +18,11 @@ from sparsecim.cli.options import (
     SeqOpt,
     SetOpt,
     WeightsOpt,
-    parse_sets,
+    run_request,
 )
 from sparsecim.errors import InputError
 
 app = typer.Typer(no_args_is_help=True, help="Write a run in another tool's format (Timeloop v0.4).")
-
-
-def build_run_request(case, model, weights, heads, arch, seq_len, batch, sets, prune, density, profile, masks, spans):
-    """The RunRequest of `run`'s options (a published case, or model + sparsity + spans)."""
-    from sparsecim.request import RunRequest, SparsitySource  # noqa: PLC0415 - cli/: heavy imports at use (start-up time)
-
-    if case is not None:
-        from sparsecim.cases import case as published_case  # noqa: PLC0415
-
-        clashing = [flag for flag, value in (("--model", model), ("--prune", prune), ("--density", density), ("--profile", profile),
-                                             ("--masks", masks), ("--spans", spans)) if value is not None]
-        if clashing:
-            raise InputError(f"--case sets the model, sparsity and spans; drop {', '.join(clashing)}")
-        return published_case(case).request(weights=weights, heads=heads, arch=arch, batch=batch, variables=parse_sets(sets))
-    return RunRequest(
-        model=model if (model is not None or weights is not None) else "bert-base",
-        arch=arch,
-        seq_len=seq_len,
-        batch=batch,
-        weights=weights,
-        heads=heads,
-        variables=parse_sets(sets),
-        sparsity=SparsitySource(prune=prune, masks=masks, profile=profile, density=density),
-        spans=spans,
-    )
 
 
 @app.command("timeloop")
@@ -81,7 +56,7 @@ def timeloop(
     if algorithm not in ("hybrid", "linear_pruned", "random_pruned", "exhaustive"):
         raise InputError(f"--algorithm {algorithm!r}: use hybrid, linear_pruned, random_pruned or exhaustive")
     check_output_folder(out, "--out")
-    request = build_run_request(case, model, weights, heads, arch, seq_len, batch, set_, prune, density, profile, masks, spans)
+    request = run_request(case, model, weights, heads, arch, seq_len, batch, set_, prune, density, profile, masks, spans, baselines=False)
     settings = MapperSettings(algorithm=algorithm, victory_condition=victory, threads=threads)
     result = export_timeloop(request, out, settings, sparse=sparse)
     exports = {kind: sum(p.export == kind for p in result.problems) for kind in ("packing", "sparse")}

@@ -69,7 +69,7 @@ def run_decode(
     from sparsecim.files import check_output_file, write_atomic  # noqa: PLC0415
     from sparsecim.mapping.workers import own_process  # noqa: PLC0415
     from sparsecim.report.generation import generation_json, generation_tables  # noqa: PLC0415
-    from sparsecim.request import RunRequest, SparsitySource  # noqa: PLC0415
+    from sparsecim.request import RunRequest  # noqa: PLC0415
     from sparsecim.studies.generation import GENERATION_CASES, generation_case, run_generation  # noqa: PLC0415
 
     own_process()
@@ -93,17 +93,9 @@ def run_decode(
         request = chosen.request(**fields)
         journal = _journal()
     else:
-        request = RunRequest(
-            model=model if (model is not None or weights is not None) else "gpt2",
-            arch=arch,
-            seq_len=seq_len,
-            batch=batch,
-            weights=weights,
-            heads=heads,
-            variables=parse_sets(set_),
-            sparsity=SparsitySource(prune=prune, masks=masks, profile=profile, density=density),
-            spans=spans,
-            phase=phase,
+        request = RunRequest.of_options(
+            model=model, weights=weights, prune=prune, masks=masks, profile=profile, density=density, default_model="gpt2",
+            arch=arch, seq_len=seq_len, batch=batch, heads=heads, variables=parse_sets(set_), spans=spans, phase=phase,
             generate=DEFAULT_GENERATE if generate is None and phase == "decode" else (generate or 0),
             system=system_options(chips, partition, d2d),
         )
@@ -140,7 +132,7 @@ def compare_decode(
     from sparsecim.mapping.workers import own_process  # noqa: PLC0415
     from sparsecim.report.files import dicts_csv  # noqa: PLC0415
     from sparsecim.report.tables import si  # noqa: PLC0415
-    from sparsecim.request import RunRequest, SparsitySource  # noqa: PLC0415
+    from sparsecim.request import RunRequest  # noqa: PLC0415
     from sparsecim.studies.compare import chip_designs  # noqa: PLC0415
     from sparsecim.studies.generation import ENERGY_PARTS, compare_generation  # noqa: PLC0415
 
@@ -155,10 +147,9 @@ def compare_decode(
         if unknown:
             raise InputError(f"unknown design {unknown[0]!r}; decode designs: {', '.join(d.name for d in designs)}")
         designs = [d for d in designs if d.name in wanted]
-    request = RunRequest(
-        model=model if (model is not None or weights is not None) else "gpt2", seq_len=seq_len, batch=batch, weights=weights, heads=heads,
-        variables=parse_sets(set_), sparsity=SparsitySource(prune=prune, masks=masks, profile=profile, density=density), spans=spans,
-        phase="decode", generate=DEFAULT_GENERATE if generate is None else generate, system=system_options(chips, partition, d2d),
+    request = RunRequest.of_options(
+        model=model, weights=weights, prune=prune, masks=masks, profile=profile, density=density, default_model="gpt2", seq_len=seq_len,
+        batch=batch, heads=heads, variables=parse_sets(set_), spans=spans, phase="decode", generate=DEFAULT_GENERATE if generate is None else generate, system=system_options(chips, partition, d2d),
     )
     outcomes = compare_generation(request, designs, progress=progress_printer(quiet), jobs=check_jobs(jobs))
     table = Table(title=f"{request.model or weights}: prompt {seq_len}, {request.generate} generated, batch {batch}, {request.system.label()}")

@@ -35,6 +35,25 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 
+def run_request(case, model, weights, heads, arch, seq_len, batch, sets, prune, density, profile, masks, spans, baselines=None):
+    """The RunRequest of `run`'s options: a published case (which sets model, sparsity and spans), or a
+    model with its sparsity and spans. `baselines` None: on, except for a case."""
+    from sparsecim.request import RunRequest  # noqa: PLC0415 - cli/: heavy imports at use (start-up time)
+
+    if case is not None:
+        from sparsecim.cases import case as published_case  # noqa: PLC0415
+
+        clashing = [flag for flag, value in (("--model", model), ("--prune", prune), ("--density", density), ("--profile", profile),
+                                             ("--masks", masks), ("--spans", spans)) if value is not None]
+        if clashing:
+            raise InputError(f"--case sets the model, sparsity and spans; drop {', '.join(clashing)}")
+        return published_case(case).request(weights=weights, heads=heads, arch=arch, batch=batch, variables=parse_sets(sets),
+                                            baselines=bool(baselines))
+    return RunRequest.of_options(model=model, weights=weights, prune=prune, masks=masks, profile=profile, density=density, arch=arch,
+                                 seq_len=seq_len, batch=batch, heads=heads, variables=parse_sets(sets), spans=spans,
+                                 baselines=baselines is not False)
+
+
 def check_jobs(jobs: int | None) -> int | None:
     """`--jobs` as given, checked; None: the default (SPARSECIM_JOBS is checked now, before any work)."""
     from sparsecim.mapping.workers import default_jobs, parse_jobs  # noqa: PLC0415 - cli/: heavy imports at use (start-up time)
