@@ -1,8 +1,6 @@
 """Shared fixtures: a per-session mapping cache (so tests never touch ~/.cache) and the real model file."""
 
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -51,14 +49,24 @@ def tiny_bert(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def warm_cache(tmp_path_factory, tiny_bert):
-    """One real tiny run (statistical density 0.5, 8 tokens, the chip): its mapping cache."""
+    """One real tiny run (statistical density 0.5, 8 tokens, the chip): its mapping cache. In this
+    process, so that the cache keys are those of the code the tests run (files may change meanwhile)."""
+    from sparsecim.cli import main
+    from sparsecim.mapping import cache
+
     folder = tmp_path_factory.mktemp("warm-cache")
-    env = {**os.environ, "SPARSECIM_CACHE_DIR": str(folder), "SPARSECIM_JOBS": "2"}
-    proc = subprocess.run([sys.executable, "-m", "sparsecim.cli", "run", "--weights", str(tiny_bert), "--seq-len", "8", "--density", "0.5", "--no-baselines", "--quiet"],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    entries = sorted(folder.glob("*.json"))
-    assert entries
+    saved = os.environ.get("SPARSECIM_CACHE_DIR")
+    os.environ["SPARSECIM_CACHE_DIR"] = str(folder)
+    try:
+        code = main(["run", "--weights", str(tiny_bert), "--seq-len", "8", "--density", "0.5", "--no-baselines", "--quiet", "--jobs", "1"])
+    finally:
+        if saved is None:
+            os.environ.pop("SPARSECIM_CACHE_DIR", None)
+        else:
+            os.environ["SPARSECIM_CACHE_DIR"] = saved
+        cache._usable.cache_clear()
+    assert code == 0
+    assert sorted(folder.glob("*.json"))
     return folder
 
 

@@ -665,3 +665,13 @@ def test_profile_matrix_outside_the_layers_allocates_nothing(tmp_path):
     tracemalloc.stop()
     assert peak < 50e6, peak
     assert profile.get(0, "q").packing is not None
+
+
+def test_disk_full_while_writing_a_profile(work, monkeypatch, capsys):
+    import sparsecim.files
+
+    monkeypatch.setattr(sparsecim.files.os, "fdopen", _disk_full_after(50))
+    before = listing(work)
+    code, out, err = cli(capsys, "profile", "--weights", "model.safetensors", "--density", "0.5", "--out", "p.yaml")
+    assert_one_line(code, err, "p.yaml", "No space left")
+    assert listing(work) == before and "wrote" not in out
