@@ -299,7 +299,7 @@ def compare_footnotes(outcomes, rows: list[dict]) -> list[str]:
     ]
     spans = {r.get("spans") for r in rows if r.get("spans")}
     for source in sorted(spans):
-        lines.append(f"spans of the chip designs: {source}")
+        lines.append(f"chip spans: {source}")
     for o, r in zip(outcomes, rows):
         remarks = []
         if o.error:

@@ -92,14 +92,17 @@ BOUND_COLORS = {"compute": "tab:green", "on-chip bandwidth": "tab:orange", "off-
 _TOTAL_COLUMNS = ("energy_system_J", "energy_chip_J", "energy_chip_J_at_28nm")
 
 
-def _value_axis(ax, values: list[float]) -> None:
-    """Log scale only when the values span more than a decade (bars carry their values either way)."""
+def _value_axis(ax, values: list[float], bars: int = 1) -> None:
+    """Log scale only when the values span more than a decade (bars carry their values either way);
+    head room above the tallest bar for its label (rotated, longer, when there are many bars)."""
     finite = [v for v in values if v]
+    rotated = bars > 6
     if finite and max(finite) / min(finite) > 10:
+        decades = np.log10(max(finite) / min(finite))
         ax.set_yscale("log")
-        ax.set_ylim(min(finite) / 3, max(finite) * 4)
+        ax.set_ylim(min(finite) / 3, max(finite) * 10 ** ((0.3 if rotated else 0.12) * (decades + 1) + 0.2))
     else:
-        ax.set_ylim(0, max(finite, default=1) * 1.18)
+        ax.set_ylim(0, max(finite, default=1) * (1.4 if rotated else 1.18))
     ax.grid(axis="y", alpha=0.3)
 
 
@@ -131,7 +134,7 @@ def _paired_panel(ax, x, ok, left, right, labels, fmt, title) -> None:
     """Two bars per design (e.g. raw and 28 nm-scaled), values on the bars, missing ones marked."""
     a = [r.get(left) for r in ok]
     b = [r.get(right) for r in ok]
-    _value_axis(ax, [v for v in a + b if v is not None])
+    _value_axis(ax, [v for v in a + b if v is not None], len(ok))
     bars = ax.bar(x - 0.2, [v or 0 for v in a], width=0.4, color="tab:blue", label=labels[0])
     _label_bars(ax, bars, a, fmt)
     bars = ax.bar(x + 0.2, [v or 0 for v in b], width=0.4, color="tab:cyan", label=labels[1])
@@ -142,7 +145,7 @@ def _paired_panel(ax, x, ok, left, right, labels, fmt, title) -> None:
     ax.legend(fontsize=7, loc="upper left")
 
 
-def compare_figure(rows: list[dict], title: str, top_components: int = 8) -> Figure:
+def compare_figure(rows: list[dict], title: str, top_components: int = 12) -> Figure:
     """Energy per token (chip, and system where off-chip memory is modelled), TOPS/W (raw and 28 nm),
     latency coloured by what bounds it, area (raw and 28 nm; missing marked), the energy breakdown
     (the largest components, the rest as "other", legend beside the bars) and what each design ran."""
@@ -160,7 +163,7 @@ def compare_figure(rows: list[dict], title: str, top_components: int = 8) -> Fig
 
     ax = panels[2]
     latency = [r["latency_s"] for r in ok]
-    _value_axis(ax, latency)
+    _value_axis(ax, latency, len(ok))
     bars = ax.bar(x, latency, width=0.6, color=[BOUND_COLORS.get(r.get("bottleneck"), "0.6") for r in ok])
     _label_bars(ax, bars, latency, lambda v: _si(v, "s"))
     ax.set_title("latency (s), colour: what bounds it", fontsize=10)
@@ -180,13 +183,12 @@ def compare_figure(rows: list[dict], title: str, top_components: int = 8) -> Fig
     for comp in comps:
         shares[comp] = np.array([(r.get(f"energy_{comp}_J") or 0.0) / _modelled(r, comps) for r in ok])
     ranked = sorted(comps, key=lambda c: -shares[c].max())
-    named = [c for c in ranked[:top_components] if shares[c].max() >= 0.03]
-    palette = list(colormaps["tab10"].colors)
-    palette = [c for i, c in enumerate(palette) if i != 7]  # tab10's grey is "other"
+    named = [c for c in ranked[:top_components] if shares[c].max() >= 0.04]
+    colors = _component_colors(named)  # distinct (no repeats up to 14), never the grey of "other"
     bottom = np.zeros(len(ok))
     handles = []
-    for i, comp in enumerate(named):
-        handles.append(ax.bar(x, shares[comp], bottom=bottom, color=palette[i % len(palette)], width=0.7, label=comp))
+    for comp in named:
+        handles.append(ax.bar(x, shares[comp], bottom=bottom, color=colors[comp], width=0.7, label=comp))
         bottom += shares[comp]
     other = 1.0 - bottom if len(ok) else bottom
     handles.append(ax.bar(x, other, bottom=bottom, color="0.75", width=0.7, label=f"other ({len(comps) - len(named)} components)"))
