@@ -66,9 +66,10 @@ def span_histogram_figure(profile: SpanProfile) -> Figure:
     n_global = sum(h.is_global for layer in profile.layers for h in layer)
     fig = Figure(figsize=(10.5, 4.2))
     ax, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    bins = np.arange(0, L + 8, 8)
+    step = max(1, round(L / 32))  # about 32 bins whatever the sequence length
+    bins = np.arange(0, L + step, step)
     ax.hist(local, bins=bins, color="tab:blue", edgecolor="white", label=f"local heads ({len(local)})")
-    ax.bar([L + 4], [n_global], width=8, color="tab:red", label=f"global heads ({n_global})")
+    ax.bar([L + 2 * step], [n_global], width=2 * step, color="tab:red", label=f"global heads ({n_global})")
     ax.set_xlabel(f"window w (|i-j| <= w), global at the right; L = {L}")
     ax.set_ylabel("heads")
     ax.set_title(f"{profile.model}: per-head spans" + (f" at mass {profile.mass}" if profile.mass else ""), fontsize=10)
