@@ -33,7 +33,7 @@ from sparsecim.files import read_text, write_atomic
 from sparsecim.mapping.cost import EinsumCost
 from sparsecim.workload.einsums import EinsumSpec
 
-CACHE_VERSION = 7  # 7: mapping text is the loop nest with tile shapes
+CACHE_VERSION = 8  # 7: mapping text is the loop nest with tile shapes; 8: activations too large for the chip spill off chip
 
 
 def default_cache_dir() -> Path:

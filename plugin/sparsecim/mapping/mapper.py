@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import math
 import tempfile
 from copy import deepcopy
 from importlib import resources
@@ -21,6 +22,7 @@ from pathlib import Path
 import accelforge as af
 import yaml
 from accelforge._accelerated_imports import pd
+from accelforge.frontend.arch import Memory
 from accelforge.mapper.FFM.main import join_pmappings, make_pmappings
 from accelforge.model.main import evaluate_mapping
 from accelforge.util import _fillna_and__numeric_cast
@@ -57,13 +59,66 @@ def mapper_settings_for(arch_path: Path) -> Path | None:
 
 
 def load_spec(arch_path: Path, einsum: EinsumSpec, variables: dict | None = None):
-    """An AccelForge Spec of `arch_path` (Jinja variables applied) with `einsum` as its workload."""
-    arch_path = Path(arch_path)
+    """An AccelForge Spec of `arch_path` (Jinja variables applied) with `einsum` as its workload.
+
+    Tensors too large for the chip's on-chip store (`spilled_tensors`) join the workload's `offchip`
+    set, so that an arch whose off-chip memory keeps `offchip` charges their trip off chip and back."""
+    spec = _load_spec(Path(arch_path), einsum, variables, frozenset())
+    spilled = spilled_tensors(einsum, onchip_capacity_bits(spec))
+    if spilled:
+        spec = _load_spec(Path(arch_path), einsum, variables, spilled)
+    return spec
+
+
+def onchip_capacity_bits(spec) -> float | None:
+    """Capacity [bits] of the on-chip memory that must hold an Einsum's activations whole: in the
+    evaluated arch, the outermost memory of bounded size below an unbounded (off-chip) one, on each
+    path from the top to a compute unit (the largest, if the paths differ). None when the arch has no
+    unbounded memory above a bounded one (nothing to spill to).
+
+    Why it is needed: each Einsum is mapped alone, and AccelForge lets the mapper put loops above the
+    outermost memory that keeps a tensor, holding one tile at a time there as if a fused producer or
+    consumer streamed the rest (its capacity check sees the tile only). A tensor larger than that
+    memory cannot be held on chip between its producer and consumer, so it must go off chip and back.
+    Uses AccelForge's own expression evaluation and flattened arch (private API; the version is pinned)."""
+    try:
+        name = spec.workload.einsums[0].name
+        evaluated = spec._spec_eval_expressions(einsum_name=name)
+        paths = list(evaluated._get_flattened_architecture(einsum_name=name))
+    except Exception:  # an arch this step cannot evaluate fails with a clear error in the mapper itself
+        return None
+    capacities = []
+    for path in paths:
+        below_unbounded = False
+        for node in path:
+            if not isinstance(node, Memory):
+                continue
+            try:
+                size = float(node.size)
+            except (TypeError, ValueError):
+                break
+            if math.isinf(size):
+                below_unbounded = True
+            elif below_unbounded:
+                capacities.append(size)
+                break
+    return max(capacities) if capacities else None
+
+
+def spilled_tensors(einsum: EinsumSpec, capacity_bits: float | None) -> frozenset[str]:
+    """The Einsum's on-chip tensors (activations, K/V) that cannot fit in `capacity_bits` even alone."""
+    if capacity_bits is None:
+        return frozenset()
+    footprint = einsum.footprint_bits()
+    return frozenset(t for t in einsum.onchip_tensors if footprint[t] > capacity_bits)
+
+
+def _load_spec(arch_path: Path, einsum: EinsumSpec, variables: dict | None, spilled: frozenset[str]):
     read_text(arch_path, "architecture file")  # a missing or non-UTF-8 file is one input-error line
     cim_loader = _cim_example_loader(arch_path)
     with tempfile.TemporaryDirectory() as tmp:
         workload_file = Path(tmp) / "workload.yaml"
-        workload_file.write_text(yaml.safe_dump(einsum.to_accelforge()))
+        workload_file.write_text(yaml.safe_dump(einsum.to_accelforge(spilled)))
         try:
             if cim_loader is not None:
                 with contextlib.redirect_stdout(io.StringIO()):

@@ -125,19 +125,25 @@ def _layer_einsums(layer: int, groups: list[HeadGroup], head_dim: int, batch: in
         ranks_qk = (("b", batch), ("h", H), ("m", L), ("p", bucket.mapped_keys), ("e", head_dim))
         ranks_av = (("b", batch), ("h", H), ("m", L), ("p", bucket.mapped_keys), ("f", head_dim))
         ranks_sm = (("b", batch), ("h", H), ("m", L), ("p", bucket.mapped_keys))
+        # What the bucket's tensors really hold (8-b values; the padded heads and keys hold nothing):
+        # whether they fit on chip is judged on these (EinsumSpec.stored_bits).
+        per_token = batch * bucket.heads * L * head_dim * 8  # Q, K, V, P.V output
+        scores = batch * bucket.pairs * 8  # the kept (query, key) pairs
+        stored_qk = (("Q", per_token), ("K", per_token), ("S", scores))
+        stored_av = (("A", scores), ("V", per_token), ("O", per_token))
         if not bucket.gathered:
             # Resident rows are rewritten L / mapped_keys times as the window slides: each key once.
             kv_bits = 8 * L / bucket.mapped_keys
-            qk = EinsumSpec("qk", ranks_qk, weight_from_dram=False, weight_bits=kv_bits)
-            av = EinsumSpec("av", ranks_av, weight_from_dram=False, weight_bits=kv_bits)
+            qk = EinsumSpec("qk", ranks_qk, weight_from_dram=False, weight_bits=kv_bits, stored_bits=stored_qk)
+            av = EinsumSpec("av", ranks_av, weight_from_dram=False, weight_bits=kv_bits, stored_bits=stored_av)
         else:
-            qk = EinsumSpec("qk_gather", ranks_qk, weight_from_dram=False)
-            av = EinsumSpec("av_gather", ranks_av, weight_from_dram=False)
-        softmax = EinsumSpec("softmax", ranks_sm, weight_from_dram=False)
+            qk = EinsumSpec("qk_gather", ranks_qk, weight_from_dram=False, stored_bits=stored_qk)
+            av = EinsumSpec("av_gather", ranks_av, weight_from_dram=False, stored_bits=stored_av)
+        softmax = EinsumSpec("softmax", ranks_sm, weight_from_dram=False, stored_bits=(("S", scores), ("A", scores)))
         tag = f"R={bucket.mapped_keys} {bucket.heads}h ({','.join(sorted(set(bucket.tags)))[:40]})"
         out.append(LayerEinsum(layer, Kind.QK, qk, exact_operations=bucket.products * head_dim * batch, tag=tag))
         if shared:
-            scale = EinsumSpec("qkscale", ranks_sm, weight_from_dram=False)
+            scale = EinsumSpec("qkscale", ranks_sm, weight_from_dram=False, stored_bits=(("S", scores), ("T", scores)))
             out.append(LayerEinsum(layer, Kind.QK_SCALE, scale, exact_operations=bucket.pairs * batch, tag=tag))
         out += [
             LayerEinsum(layer, Kind.SOFTMAX, softmax, exact_operations=bucket.pairs * batch, tag=tag),

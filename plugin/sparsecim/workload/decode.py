@@ -172,8 +172,11 @@ def decode_attention(
         # KV heads side by side, rounded up to a power of two so that layers and buckets share shapes
         # (the cost is scaled to the exact work).
         heads = 1 << (bucket.heads - 1).bit_length()
-        qk = EinsumSpec("qk", (("b", batch), ("h", heads), ("m", group), ("p", mapped), ("e", hd)), weight_from_dram=False)
-        av = EinsumSpec("av", (("b", batch), ("h", heads), ("m", group), ("p", mapped), ("f", hd)), weight_from_dram=False)
+        # The KV cache is not an activation of the step: where it lives (KV banks, off chip) and its off-chip
+        # traffic are studies.generation's, so it never counts against the activation memory here
+        # (stored_bits 0: the mapping stage does not spill it a second time).
+        qk = EinsumSpec("qk", (("b", batch), ("h", heads), ("m", group), ("p", mapped), ("e", hd)), weight_from_dram=False, stored_bits=(("K", 0),))
+        av = EinsumSpec("av", (("b", batch), ("h", heads), ("m", group), ("p", mapped), ("f", hd)), weight_from_dram=False, stored_bits=(("V", 0),))
         scores = (("b", batch), ("h", heads), ("m", group), ("p", mapped))
         pairs = batch * group * bucket.key_steps  # (query, key) pairs, all steps of the bucket
         tag = f"keys<={mapped} ({','.join(sorted(bucket.labels))})"

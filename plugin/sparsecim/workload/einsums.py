@@ -7,6 +7,7 @@ the same shape compare equal: the runner maps each distinct `EinsumSpec` once an
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
@@ -60,6 +61,9 @@ _AV_GATHER = "O[b, h, m, f] = A[b, h, m, p] * V[b, h, m, p, f]"
 _QNORM = "N[b, h, m] = Q[b, h, m, e]"
 _QKSCALE = "T[b, h, m, p] = S[b, h, m, p]"
 
+# The gathered forms' window rank: their stationary operand repeats each key once per window it is in.
+_GATHER_FORMS = {"qk_gather": "p", "av_gather": "p"}
+
 MAC_FORMS = ("matmul", "qk", "av", "qk_gather", "av_gather")
 """Forms with a stationary operand: one multiply-accumulate per iteration."""
 
@@ -80,7 +84,8 @@ class EinsumSpec:
     """One Einsum shape to map. `form` picks the canonical expression; `ranks` are its sizes.
 
     `weight_from_dram` is True for trained weights (they live off chip and are loaded into the
-    CIM arrays) and False for K/V (produced on chip).
+    CIM arrays) and False for K/V (produced on chip). Activations (and K/V) that cannot fit on chip
+    live off chip too: the mapping stage finds them from the arch (`spilled` of `to_accelforge`).
 
     `input_bits` / `weight_bits` are bits per value *as moved*: a rewrite that shrinks a rank
     but not the traffic behind it (e.g. the butterfly skipper still receives every input of a
@@ -95,6 +100,10 @@ class EinsumSpec:
     weight_bits: float = 8
     output_bits: float = 8
     routed: bool = False  # weights stored compressed: inputs go through the butterfly zero skipper
+    # Bits a tensor really occupies where the mapped shape pads it (heads or keys rounded up so that
+    # shapes are shared; costs are scaled back to the exact work): whether it fits on chip is judged on
+    # these (`footprint_bits`). Empty: the mapped ranks are the tensors' sizes.
+    stored_bits: tuple[tuple[str, int], ...] = ()
 
     @property
     def rank_sizes(self) -> dict[str, int]:
@@ -119,19 +128,69 @@ class EinsumSpec:
         """Name of the tensor held stationary in the compute array (trained weights, K or V), if any."""
         return _FORMS[self.form][2]
 
-    def to_accelforge(self) -> dict:
-        """The workload + renames dictionaries of AccelForge's YAML format for this Einsum alone."""
+    def tensor_bits(self) -> dict[str, int]:
+        """Size of every tensor in bits as this Einsum moves it: the product of the sizes of the ranks
+        that index it times its bits per value (rounded as AccelForge receives it)."""
         expression, inp, weight, out = _FORMS[self.form]
         bits = {inp: self.input_bits, out: self.output_bits}
         if weight:
             bits[weight] = self.weight_bits
+        sizes = self.rank_sizes
+        out_sizes = {}
+        for tensor, per_value in bits.items():
+            ranks = re.search(rf"\b{tensor}\[([^\]]*)\]", expression).group(1)
+            indices = [part.split(":")[-1].strip() for part in ranks.split(",")]
+            out_sizes[tensor] = math.prod(sizes[index] for index in indices) * _plain(per_value)
+        return out_sizes
+
+    def footprint_bits(self) -> dict[str, int]:
+        """Storage each tensor needs to be held whole, in bits: `tensor_bits`, except that a gathered
+        operand (the no-K/V-reuse forms, which re-write every query's window of keys) holds one key per
+        query position, not every window (its window rank is a re-read, not more data); and a padded
+        shape's tensors count what they really hold (`stored_bits`)."""
+        bits = self.tensor_bits()
+        if self.form in _GATHER_FORMS:
+            weight = _FORMS[self.form][2]
+            bits[weight] //= self.rank_sizes[_GATHER_FORMS[self.form]]
+        unknown = {t for t, _ in self.stored_bits} - set(bits)
+        if unknown:
+            raise ValueError(f"stored_bits names {sorted(unknown)}, not a tensor of {self.form}")
+        bits.update(dict(self.stored_bits))
+        return bits
+
+    @property
+    def onchip_tensors(self) -> tuple[str, ...]:
+        """The tensors that live on chip unless they are too large: activations, and K/V (every tensor
+        but trained weights)."""
+        _, inp, weight, out = _FORMS[self.form]
+        held = [inp, out] + ([weight] if weight and not self.weight_from_dram else [])
+        return tuple(held)
+
+    def to_accelforge(self, spilled: frozenset[str] | set[str] = frozenset()) -> dict:
+        """The workload + renames dictionaries of AccelForge's YAML format for this Einsum alone.
+
+        `spilled`: on-chip tensors (`onchip_tensors`) too large for the chip's activation store; they
+        join `offchip` (the producer writes them off chip, the consumer reads them back)."""
+        expression, inp, weight, out = _FORMS[self.form]
+        unknown = set(spilled) - set(self.onchip_tensors)
+        if unknown:
+            raise ValueError(f"cannot spill {sorted(unknown)}: not an on-chip tensor of {self.form}")
+        bits = {inp: self.input_bits, out: self.output_bits}
+        if weight:
+            bits[weight] = self.weight_bits
+        trained = weight if (weight and self.weight_from_dram) else None
+        offchip = sorted(({trained} if trained else set()) | set(spilled))
         renames = [
             {"name": "input", "source": inp, "expected_count": 1},
             {"name": "output", "source": out, "expected_count": 1},
             {"name": "weight", "source": weight or "Nothing", "expected_count": 1 if weight else 0},
-            # Tensors that live off chip before the Einsum runs (trained weights); the arch's
-            # DRAM keeps `offchip` so their loading is charged.
-            {"name": "offchip", "source": weight if (weight and self.weight_from_dram) else "Nothing"},
+            # Tensors that live off chip (the arch's DRAM keeps `offchip`, so moving them is charged):
+            # trained weights, and activations or K/V too large for the on-chip store (spilled: written
+            # off chip by their producer, read back by this Einsum; or written off chip by this one).
+            {"name": "offchip", "source": " | ".join(offchip) if offchip else "Nothing"},
+            # The stationary operand is a trained weight (loaded from off chip), not K/V produced on
+            # chip: which engine runs the Einsum (whether or not a spilled K/V is also `offchip`).
+            {"name": "trained", "source": trained or "Nothing"},
             # Weights stored compressed, whose inputs the butterfly zero skipper routes.
             {"name": "routed", "source": weight if (weight and self.routed) else "Nothing"},
             # Which unit a one-input Einsum belongs on (an arch may ignore these sets).
