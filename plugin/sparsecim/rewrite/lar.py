@@ -182,5 +182,6 @@ def rewrite_attention(workload: ModelWorkload, spans: SpanProfile, options: LarO
         out.extend(before + norms + banded + after)
     rewritten = replace(workload, einsums=out, notes=list(workload.notes))
     sharing = "" if shared or not options.qk_sharing else "; QK sharing not applicable (grouped-query attention)"
-    rewritten.notes.append(f"attention: {options.label()} (span profile of {spans.model}, mass {spans.mass}){sharing}")
+    measured = f", measured at attention mass {spans.mass:g}" if spans.mass else ""
+    rewritten.notes.append(f"attention: {options.label()} (span profile of {spans.model}{measured}){sharing}")
     return rewritten
