@@ -53,15 +53,14 @@ def _arch_facts(arch_path: str, _text: str, variables_key: tuple) -> ArchFacts:
             if node.component_class:
                 classes[node.name] = str(node.component_class)
         computes.update(node.name for node in spec.arch.get_nodes_of_type(Compute))
+        # read before the cost models run: an arch whose area models fail still has its off-chip memory
+        offchip.update(node.name for node in spec.arch.get_nodes_of_type(Memory) if is_unbounded(node.size))
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 spec = spec.calculate_component_costs(energy=False, throughput=False, leak=False)
         except Exception as exc:  # hwcomponents raises a chain of model errors
             problem = one_line(exc, 200)
             continue
-        for node in spec.arch.get_nodes_of_type(Memory):
-            if _unbounded(node.size):
-                offchip.add(node.name)
         try:
             for name, value in spec.arch.per_component_total_area.items():
                 if value is not None and float(value) > area.get(name, 0.0):
@@ -72,7 +71,8 @@ def _arch_facts(arch_path: str, _text: str, variables_key: tuple) -> ArchFacts:
     return ArchFacts(None if problem and not area else area, roles, problem)
 
 
-def _unbounded(size) -> bool:
+def is_unbounded(size) -> bool:
+    """True for a memory of infinite size (the arch's backing store, off chip)."""
     try:
         return math.isinf(float(size))
     except (TypeError, ValueError):

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from accelforge.frontend.arch import Component, Compute, Memory
 from hwcomponents.scaling import tech_node_area, tech_node_energy
 
 from sparsecim.attention.profile import SpanProfile
@@ -36,11 +37,14 @@ from sparsecim.cases import CASES
 from sparsecim.errors import InputError, SparsecimError, one_line
 from sparsecim.files import read_text
 from sparsecim.mapping.arch import find_arch
+from sparsecim.mapping.area import is_unbounded
+from sparsecim.mapping.mapper import load_spec
 from sparsecim.mapping.result import ModelResult
 from sparsecim.pipeline import evaluate, prepare
 from sparsecim.request import DEFAULT_ARCH, RunRequest
 from sparsecim.rewrite.lar import LarOptions
 from sparsecim.rewrite.sparse import Scheme
+from sparsecim.workload.einsums import matmul
 from sparsecim.workload.shapes import TransformerShape
 
 CHIP = DEFAULT_ARCH
@@ -191,25 +195,13 @@ def _is_dummy(node) -> bool:
     return str(node.component_class or "").lower() == "dummy"
 
 
-def _unbounded(size) -> bool:
-    try:
-        return float(size) == float("inf")
-    except (TypeError, ValueError):
-        return False
-
-
 def _read_shape(arch_path: Path, variables: dict) -> DesignShape:
-    from accelforge.frontend.arch import Component, Compute, Memory  # noqa: PLC0415 - heavy, at use
-
-    from sparsecim.mapping.mapper import load_spec  # noqa: PLC0415
-    from sparsecim.workload.einsums import matmul  # noqa: PLC0415
-
     spec = load_spec(arch_path, matmul(1, 64, 64, 64), variables)
     offchip, modelled_offchip, compute, onchip_memories = set(), set(), set(), []
     above = None  # the memory seen last (outermost first): the one directly above the next compute
     for node in spec.arch.get_nodes_of_type(Component):
         if isinstance(node, Memory):
-            if _unbounded(node.size):
+            if is_unbounded(node.size):
                 offchip.add(node.name)
                 if not _is_dummy(node):
                     modelled_offchip.add(node.name)
@@ -276,9 +268,6 @@ def run_compare(request: RunRequest, designs: list[Design], progress=None, jobs=
                 prepared, design.scheme, LarOptions(), progress=progress, jobs=jobs, skip_unsupported_softmax=arch_name != CHIP
             )
             outcome.shape = design_shape(arch_path, result.variables)
-            missed = outcome.shape.offchip - result.roles.offchip  # e.g. an arch whose area models fail
-            if missed:
-                result = replace(result, roles=replace(result.roles, offchip=result.roles.offchip | missed))
             outcome.result = result
         except SparsecimError as exc:
             outcome.error = one_line(exc)
