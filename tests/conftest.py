@@ -7,7 +7,12 @@ import pytest
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory):
-    os.environ["SPARSECIM_CACHE_DIR"] = str(tmp_path_factory.mktemp("mapping-cache"))
+    # One cache per test run, shared by pytest-xdist's workers (their base folders are siblings):
+    # entries are written atomically, so two workers mapping the same Einsum at once is only wasted work.
+    base = tmp_path_factory.getbasetemp()
+    cache = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "mapping-cache"
+    cache.mkdir(exist_ok=True)
+    os.environ["SPARSECIM_CACHE_DIR"] = str(cache)
     yield
 
 
