@@ -104,3 +104,15 @@ def test_detail_views(result):
                                               (tuple(range(0, 40, 2)), "20 layers")])
 def test_layer_text(layers, text):
     assert tables.layer_text(layers) == text
+
+
+def test_scheme_tables_show_gains_over_dense(result):
+    from dataclasses import replace
+
+    from sparsecim.rewrite.sparse import Scheme
+
+    faster = replace(result, rows=[replace(r, latency_s=r.latency_s / 2) for r in result.rows])
+    baselines = {Scheme.DENSE: result, Scheme.CHIP: faster}
+    for table in (tables.baselines_summary_table(baselines), tables.baselines_table(baselines)):
+        assert table.columns[4]._cells == ["1.00x", "2.00x"]  # latency halved: twice as fast as dense
+    assert tables.baselines_table(baselines).columns[-1]._cells == ["-", "-"]  # no weight matrices: no memory figure

@@ -197,15 +197,20 @@ def baselines_summary_table(results: dict[Scheme, ModelResult]) -> Table:
     for col in ("scheme", "energy", "latency", "TOPS/W", "faster", "less energy"):
         table.add_column(col, justify="left" if col == "scheme" else "right")
     for r in baseline_rows(results):
-        table.add_row(
-            Scheme(r["scheme"]).label,
-            si(r["energy_chip_J"], "J"),
-            si(r["latency_s"], "s"),
-            f"{r['TOPS_per_W_chip']:.3g}",
-            f"{r['speedup_vs_dense']:.2f}x" if r["speedup_vs_dense"] else "-",
-            f"{r['energy_saving_vs_dense']:.2f}x" if r["energy_saving_vs_dense"] else "-",
-        )
+        table.add_row(*_scheme_cells(r))
     return table
+
+
+def _scheme_cells(r: dict) -> list[str]:
+    """Scheme, chip energy, latency, TOPS/W and the two gains over dense CIM of a `baseline_rows` row."""
+    return [
+        Scheme(r["scheme"]).label,
+        si(r["energy_chip_J"], "J"),
+        si(r["latency_s"], "s"),
+        f"{r['TOPS_per_W_chip']:.3g}",
+        f"{r['speedup_vs_dense']:.2f}x" if r["speedup_vs_dense"] else "-",
+        f"{r['energy_saving_vs_dense']:.2f}x" if r["energy_saving_vs_dense"] else "-",
+    ]
 
 
 def default_tables(result: ModelResult) -> list[Table]:
@@ -398,12 +403,7 @@ def baselines_table(results: dict[Scheme, ModelResult]) -> Table:
         table.add_column(col, justify="right" if col != "scheme" else "left")
     for r in rows:
         table.add_row(
-            Scheme(r["scheme"]).label,
-            si(r["energy_chip_J"], "J"),
-            si(r["latency_s"], "s"),
-            f"{r['TOPS_per_W_chip']:.2f}",
-            f"{r['speedup_vs_dense']:.2f}x" if r["speedup_vs_dense"] else "-",
-            f"{r['energy_saving_vs_dense']:.2f}x" if r["energy_saving_vs_dense"] else "-",
+            *_scheme_cells(r),
             f"{r['skipper_overhead']:.1%}",
             f"{dense_bits / r['cim_weight_bits']:.2f}x less" if dense_bits and r["cim_weight_bits"] else "-",
         )
