@@ -116,3 +116,14 @@ def test_scheme_tables_show_gains_over_dense(result):
     for table in (tables.baselines_summary_table(baselines), tables.baselines_table(baselines)):
         assert table.columns[4]._cells == ["1.00x", "2.00x"]  # latency halved: twice as fast as dense
     assert tables.baselines_table(baselines).columns[-1]._cells == ["-", "-"]  # no weight matrices: no memory figure
+
+
+def test_scheme_table_in_default_and_detail_views(result):
+    from dataclasses import replace
+
+    from sparsecim.rewrite.sparse import Scheme
+
+    with_schemes = replace(result, baselines={Scheme.DENSE: result})
+    assert "Same masks, other weight storage" in "\n".join(_render(with_schemes))
+    assert "Same masks, four weight-storage schemes" in "\n".join(_render(with_schemes, views=list(tables.VIEWS)))
+    assert "Same masks" not in "\n".join(_render(with_schemes, views=["layer"]))

@@ -215,13 +215,14 @@ def _scheme_cells(r: dict) -> list[str]:
 
 def default_tables(result: ModelResult) -> list[Table]:
     """What `run` prints by default: fits 80 columns."""
-    tables = [summary_table(result), kinds_table(result), top_components_table(result)]
-    sparsity = sparsity_summary_table(result)
-    if sparsity is not None:
-        tables.append(sparsity)
-    if result.baselines:
-        tables.append(baselines_summary_table(result.baselines))
-    return tables
+    return [summary_table(result), kinds_table(result), top_components_table(result), *storage_tables(result, full=False)]
+
+
+def storage_tables(result: ModelResult, full: bool) -> list[Table]:
+    """The weight-sparsity table and the other-schemes table, when the run has them (compact or full)."""
+    sparsity = (sparsity_table if full else sparsity_summary_table)(result)
+    schemes = [(baselines_table if full else baselines_summary_table)(result.baselines)] if result.baselines else []
+    return ([sparsity] if sparsity is not None else []) + schemes
 
 
 # ---------------------------------------------------------------- detailed views
@@ -333,14 +334,8 @@ VIEWS = {"einsum": einsum_table, "layer": layer_table, "component": component_ta
 
 def detail_tables(result: ModelResult, views: list[str]) -> list[Table]:
     """The named detailed views (einsum, layer, component), then the full sparsity and scheme tables."""
-    tables = [VIEWS[v](result) for v in views]
-    if len(views) == len(VIEWS):  # --detail: everything
-        sparsity = sparsity_table(result)
-        if sparsity is not None:
-            tables.append(sparsity)
-        if result.baselines:
-            tables.append(baselines_table(result.baselines))
-    return tables
+    full = len(views) == len(VIEWS)  # --detail: everything
+    return [VIEWS[v](result) for v in views] + (storage_tables(result, full=True) if full else [])
 
 
 def mapping_texts(result: ModelResult) -> list[tuple[str, str]]:
